@@ -1,0 +1,25 @@
+/**
+ * @module config/defaults
+ * Every default msghub applies, in one place, with its unit. Docs (docs/configuration.md) mirror this object.
+ */
+export const HANDLER_DEFAULTS = {
+  /** Rows sent on open, at most. Gramex sends the whole table; we bound it so a big table cannot stall a server. */
+  history_limit: 1000,
+  /** Largest client frame or HTTP body, in bytes (64 KiB). Larger WebSocket frames close the socket with 1009. */
+  max_message_bytes: 64 * 1024,
+  /** Bytes a subscriber may have waiting to be sent before it is closed as a slow consumer (4 MiB). */
+  max_buffered_bytes: 4 * 1024 * 1024,
+  /** Who may PUT/DELETE a row whose `user` is set: `owner` (that user only) or `any`. */
+  edit: 'owner' as 'owner' | 'any',
+  /** Most filter conditions one subscription may have. */
+  max_filter_args: 64,
+} as const;
+
+export const SERVER_DEFAULTS = {
+  port: 9988,
+  host: '127.0.0.1',
+  /** Interval between WebSocket pings; a peer that misses one is dropped (30 s). */
+  ping_interval_ms: 30_000,
+  /** How long shutdown waits for accepted messages to commit before giving up (10 s). */
+  shutdown_timeout_ms: 10_000,
+} as const;

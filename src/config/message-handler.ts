@@ -1,0 +1,202 @@
+/**
+ * @module config/message-handler
+ * Validates one `handler: MessageHandler` url entry and compiles everything in it that can be compiled once:
+ * columns, the database URL, expressions and alert templates. Every problem becomes a ConfigIssue with its
+ * YAML path; nothing is checked again per message.
+ */
+import { compileAlert, type CompiledAlert, type EmailService } from '../alert/index.js';
+import type { ConfigIssue } from '../errors.js';
+import { MhError } from '../errors.js';
+import { compileExpression, type CompiledExpr } from '../expr/index.js';
+import { parseColumn, withBuiltins, SEQ_COLUMN } from '../store/columns.js';
+import { parseDbUrl, type DbTarget } from '../store/db-url.js';
+import { METHODS, type ColumnDef, type Method } from '../types.js';
+import { HANDLER_DEFAULTS } from './defaults.js';
+import type { UrlEntry } from './load.js';
+
+export interface DefaultEntry {
+  key: string;
+  expr: CompiledExpr;
+}
+
+/** A validated, compiled MessageHandler configuration. */
+export interface MessageHandlerConfig {
+  name: string;
+  pattern: string;
+  db: DbTarget;
+  table: string;
+  columns: ReadonlyMap<string, ColumnDef>;
+  historyLimit: number;
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  maxFilterArgs: number;
+  editAny: boolean;
+  open?: CompiledExpr;
+  prepare?: CompiledExpr;
+  modify?: CompiledExpr;
+  /** Author defaults per method, in YAML order (built-in POST defaults are applied by the pipeline). */
+  defaults: Readonly<Record<Method, readonly DefaultEntry[]>>;
+  alert: CompiledAlert | null;
+}
+
+const KWARGS = new Set([
+  'url',
+  'table',
+  'columns',
+  'history_limit',
+  'max_message_bytes',
+  'max_buffered_bytes',
+  'max_filter_args',
+  'edit',
+  'open',
+  'prepare',
+  'modify',
+  'message_default',
+  'alert',
+]);
+
+export interface CompileContext {
+  modules: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  services: ReadonlyMap<string, EmailService>;
+}
+
+/** Validates and compiles one entry. Returns the config, or the issues (never both). */
+export function compileMessageHandler(
+  entry: UrlEntry,
+  ctx: CompileContext,
+): { config?: MessageHandlerConfig; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const base = `${entry.path}.kwargs`;
+  const issue = (sub: string, message: string): void => void issues.push({ path: `${base}${sub}`, message, file: entry.file });
+  const kw = entry.kwargs ?? {};
+
+  for (const key of Object.keys(kw)) if (!KWARGS.has(key)) issue(`.${key}`, `unknown MessageHandler key (known: ${[...KWARGS].join(', ')})`);
+
+  // Database and table
+  let db: DbTarget | undefined;
+  if (typeof kw.url !== 'string' || kw.url === '') issue('.url', 'required: a database URL such as sqlite:///$YAMLPATH/messages.db');
+  else {
+    try {
+      db = parseDbUrl(kw.url, entry.yamlPath);
+    } catch (err) {
+      issue('.url', (err as Error).message);
+    }
+  }
+  const table = kw.table;
+  if (typeof table !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(table)) {
+    issue('.table', 'required: a table name of letters, digits and _');
+  } else if (table.startsWith('msghub_')) issue('.table', 'names starting with msghub_ are reserved for msghub');
+
+  // Columns
+  const declared: ColumnDef[] = [];
+  if (kw.columns !== undefined) {
+    if (!kw.columns || typeof kw.columns !== 'object' || Array.isArray(kw.columns)) issue('.columns', 'must be a mapping of column name → type');
+    else {
+      for (const [name, spec] of Object.entries(kw.columns as Record<string, unknown>)) {
+        if (name === SEQ_COLUMN) {
+          issue(`.columns.${name}`, `${SEQ_COLUMN} is reserved for the sequence number`);
+          continue;
+        }
+        const { def, problems } = parseColumn(name, spec);
+        for (const p of problems) issue(`.columns.${name}${p.sub}`, p.message);
+        if (def) declared.push(def);
+      }
+    }
+  }
+  const columns = withBuiltins(declared);
+  const id = columns.get('id')!;
+  if (id.kind !== 'text') issue('.columns.id', 'id must be a text column: ids are 22-character strings');
+
+  const int = (key: keyof typeof HANDLER_DEFAULTS, min: number): number => {
+    const v = kw[key];
+    if (v === undefined) return HANDLER_DEFAULTS[key] as number;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      issue(`.${key}`, `must be an integer ≥ ${min}`);
+      return HANDLER_DEFAULTS[key] as number;
+    }
+    return v;
+  };
+  const historyLimit = int('history_limit', 0);
+  const maxMessageBytes = int('max_message_bytes', 64);
+  const maxBufferedBytes = int('max_buffered_bytes', 1024);
+  const maxFilterArgs = int('max_filter_args', 1);
+  const edit = kw.edit ?? HANDLER_DEFAULTS.edit;
+  if (edit !== 'owner' && edit !== 'any') issue('.edit', 'must be owner or any');
+
+  // Expressions: compiled here, so a syntax error fails start-up instead of the first message.
+  const compile = (sub: string, source: unknown, names: string[], writable: string[]): CompiledExpr | undefined => {
+    if (source === undefined || source === null) return undefined;
+    if (typeof source !== 'string') {
+      issue(sub, 'must be an expression string');
+      return undefined;
+    }
+    try {
+      return compileExpression(source, { path: `${base}${sub}`, names, writable, modules: ctx.modules });
+    } catch (err) {
+      issue(sub, err instanceof MhError ? err.message : String(err));
+      return undefined;
+    }
+  };
+  const open = compile('.open', kw.open, ['args', 'handler'], ['args']);
+  const prepare = compile('.prepare', kw.prepare, ['msg', 'handler'], ['msg']);
+  const modify = compile('.modify', kw.modify, ['msg', 'handler'], ['msg']);
+
+  const defaults: Record<Method, DefaultEntry[]> = { POST: [], PUT: [], DELETE: [] };
+  if (kw.message_default !== undefined) {
+    const md = kw.message_default;
+    if (!md || typeof md !== 'object' || Array.isArray(md)) issue('.message_default', 'must be a mapping {POST: {key: expression}, PUT: …, DELETE: …}');
+    else {
+      for (const [method, entries] of Object.entries(md as Record<string, unknown>)) {
+        const m = method.toUpperCase() as Method;
+        if (!METHODS.includes(m)) {
+          issue(`.message_default.${method}`, 'must be POST, PUT or DELETE');
+          continue;
+        }
+        if (!entries || typeof entries !== 'object' || Array.isArray(entries)) {
+          issue(`.message_default.${method}`, 'must be a mapping of key → expression');
+          continue;
+        }
+        for (const [key, source] of Object.entries(entries as Record<string, unknown>)) {
+          const sub = `.message_default.${method}.${key}`;
+          // A YAML number/boolean/null is a constant; a string is an expression (quote string constants: "'x'").
+          const expr =
+            typeof source === 'string'
+              ? compile(sub, source, ['msg', 'handler'], ['msg'])
+              : source === null || typeof source === 'number' || typeof source === 'boolean'
+                ? (((v) => () => v)(source) as CompiledExpr)
+                : (issue(sub, 'must be an expression string or a constant'), undefined);
+          if (expr) defaults[m].push({ key, expr });
+        }
+      }
+    }
+  }
+
+  let alert: CompiledAlert | null = null;
+  if (kw.alert !== undefined) {
+    const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services });
+    issues.push(...r.issues);
+    alert = r.alert;
+  }
+
+  if (issues.length || !db) return { issues };
+  return {
+    issues,
+    config: {
+      name: entry.name,
+      pattern: entry.pattern,
+      db,
+      table: table as string,
+      columns,
+      historyLimit,
+      maxMessageBytes,
+      maxBufferedBytes,
+      maxFilterArgs,
+      editAny: edit === 'any',
+      open,
+      prepare,
+      modify,
+      defaults,
+      alert,
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * @module connection
+ * One subscriber/publisher connection of a MessageHandler, independent of the transport: its filter, its
+ * `handler` object for expressions, its replay-then-live switch, and the per-connection ordering of the
+ * messages it sends.
+ */
+import { MhError, toMhError } from './errors.js';
+import type { Filter } from './filter/index.js';
+import type { Subscriber } from './hub/hub.js';
+import type { ExprHandler } from './pipeline/defaults.js';
+import { isThenable } from './pipeline/maybe-async.js';
+import type { StoredEvent } from './store/store.js';
+import { Payload, type Socket } from './transport/socket.js';
+import type { Logger } from './log.js';
+
+export class Connection implements Subscriber {
+  filter!: Filter;
+  /** While history is being sent, live events wait here (with their seq) so none is lost or sent twice. */
+  private buffer: { payload: Payload; seq: number }[] | null = [];
+  /** Tail of this connection's message chain: a connection's messages are processed strictly in order. */
+  private tail: Promise<void> | null = null;
+  unsubscribe: (() => void) | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    readonly scope: ExprHandler,
+    private readonly log: Logger,
+  ) {}
+
+  deliver(payload: Payload, event: StoredEvent): void {
+    if (this.buffer) this.buffer.push({ payload, seq: event.seq });
+    else this.socket.send(payload);
+  }
+
+  /** Ends replay: sends the live events that arrived meanwhile and were not already part of the history. */
+  goLive(historySeq: number): void {
+    const pending = this.buffer ?? [];
+    this.buffer = null;
+    for (const { payload, seq } of pending) if (seq > historySeq) this.socket.send(payload);
+  }
+
+  /**
+   * Runs `task` after every earlier task of this connection. Synchronous tasks run at once when nothing is
+   * pending, so the common case costs no promise.
+   */
+  serial(task: () => unknown): void {
+    if (this.tail) {
+      const p: Promise<void> = this.tail
+        .then(() => this.guard(task))
+        .then(() => {
+          if (this.tail === p) this.tail = null;
+        });
+      this.tail = p;
+      return;
+    }
+    const r = this.guard(task);
+    if (isThenable(r)) {
+      const p: Promise<void> = (r as Promise<void>).finally(() => {
+        if (this.tail === p) this.tail = null;
+      });
+      this.tail = p;
+    }
+  }
+
+  /** Resolves when every queued task of this connection has run (for shutdown). */
+  idle(): Promise<void> {
+    return this.tail ?? Promise.resolve();
+  }
+
+  private guard(task: () => unknown): unknown {
+    try {
+      const r = task();
+      return isThenable(r) ? (r as Promise<unknown>).then(undefined, (err) => this.fail(err)) : r;
+    } catch (err) {
+      this.fail(err);
+      return undefined;
+    }
+  }
+
+  /** Reports a failed message to its sender only; the connection stays open. */
+  fail(err: unknown, ref?: unknown): void {
+    const e = toMhError(err);
+    if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.scope.name}: message failed`, err);
+    this.sendError(e, ref);
+  }
+
+  sendError(err: MhError, ref?: unknown): void {
+    const frame: Record<string, unknown> = { _error: err.toJSON() };
+    if (ref !== undefined) frame._ref = ref;
+    this.socket.send(Payload.of(frame));
+  }
+}

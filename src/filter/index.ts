@@ -1,0 +1,13 @@
+/**
+ * @module filter
+ * One filter language (FormHandler query arguments), two back ends that agree on every row: SQL for history
+ * and a JavaScript predicate for live events. See docs/filters.md.
+ */
+
+export type { Condition, Filter, Op, ParseOptions, Predicate, Scalar } from './types.js';
+export { parseFilter, DEFAULT_MAX_CONDITIONS } from './parse.js';
+export { applyWhere, applyOrder } from './sql.js';
+export type { SqlClient } from './sql.js';
+export { compilePredicate } from './predicate.js';
+export { filterKey } from './key.js';
+export { projectRow } from './project.js';

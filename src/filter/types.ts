@@ -1,0 +1,63 @@
+/**
+ * @module filter/types
+ * The parsed form of a subscriber's FormHandler query arguments. A Filter is plain data: the parser builds it
+ * once per connection, and the SQL and JavaScript back ends read it without changing it, so both see exactly
+ * the same conditions.
+ */
+
+import type { Row } from '../types.js';
+
+/**
+ * A comparison operator. `ne`, `notcontains` and `noticontains` are the exact complements of `eq`, `contains`
+ * and `icontains`: for every row exactly one of a pair matches, NULL included (docs/filters.md).
+ */
+export type Op =
+  | 'eq'
+  | 'ne'
+  | 'notnull'
+  | 'null'
+  | 'gt'
+  | 'ge'
+  | 'lt'
+  | 'le'
+  | 'contains'
+  | 'notcontains'
+  | 'icontains'
+  | 'noticontains';
+
+/** A filter value, already converted to its column's kind (text → string, integer/real → number, boolean). */
+export type Scalar = string | number | boolean;
+
+/**
+ * One condition on one column. Within a condition several values mean "any of them" (`eq`, comparisons,
+ * `contains`, `icontains`) or "none of them" (`ne`, `notcontains`, `noticontains`); `null` and `notnull` take
+ * no values. All values of one condition have the same JavaScript type.
+ */
+export interface Condition {
+  column: string;
+  op: Op;
+  values: Scalar[];
+}
+
+/** A parsed subscription or history filter. Conditions are AND-ed. */
+export interface Filter {
+  where: Condition[];
+  /** ORDER BY, in order; history only. */
+  sort: { column: string; desc: boolean }[];
+  /** History only: never gates live delivery. */
+  limit?: number;
+  /** History only: never gates live delivery. */
+  offset?: number;
+  /** `_c` projection, exclusions already resolved against the column list; `undefined` keeps every column. */
+  columns?: string[];
+}
+
+export interface ParseOptions {
+  /** Argument keys owned by the transport (`_since`, `_wait`, `access_token`, …): skipped, never errors. */
+  reserved?: ReadonlySet<string>;
+  /** Most comparisons one filter may hold, counting each value of a condition (default 64). */
+  maxConditions?: number;
+}
+
+/** The live-event side of a Filter: true when the row passes every condition. */
+export type Predicate = (row: Row) => boolean;

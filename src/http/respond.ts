@@ -1,0 +1,30 @@
+/**
+ * @module http/respond
+ * Small helpers that write complete HTTP responses. Error bodies are short plain text (or JSON) and never
+ * carry stack traces; `nosniff` stops a browser from reading a text error as HTML or script.
+ */
+
+import type http from 'node:http';
+
+/** Extra response headers. */
+export type Headers = Record<string, string | number | readonly string[]>;
+
+/** Sends `text` as `text/plain; charset=utf-8`. The body is omitted for HEAD requests, the headers are not. */
+export function sendText(res: http.ServerResponse, status: number, text: string, headers: Headers = {}): void {
+  send(res, status, Buffer.from(text, 'utf8'), 'text/plain; charset=utf-8', headers);
+}
+
+/** Sends `body` as JSON. */
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
+  send(res, status, Buffer.from(JSON.stringify(body), 'utf8'), 'application/json; charset=utf-8', headers);
+}
+
+function send(res: http.ServerResponse, status: number, body: Buffer, type: string, headers: Headers): void {
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': body.length,
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  res.end(res.req?.method === 'HEAD' ? undefined : body);
+}

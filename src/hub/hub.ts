@@ -1,0 +1,96 @@
+/**
+ * @module hub/hub
+ * Live fan-out for one url entry.
+ *
+ * Subscribers with identical filters share a group, so each distinct filter is evaluated once per event and
+ * each distinct projection (`_c`) is serialized once per event: the per-message cost grows with the number of
+ * distinct filters, not with the number of subscribers. Delivery order is publish order, which the handler
+ * guarantees is commit order.
+ *
+ * Matching (ARCHITECTURE decision 4): POST matches on the new row; PUT on the row before OR after the change
+ * (so a subscriber sees a row enter, change within, or leave its view); DELETE on the row before. A subscriber
+ * never hears of rows it cannot see.
+ */
+import { compilePredicate, filterKey, projectRow, type Filter, type Predicate } from '../filter/index.js';
+import type { StoredEvent } from '../store/store.js';
+import { Payload } from '../transport/socket.js';
+import type { Row } from '../types.js';
+
+/** Keys a live frame keeps whatever the `_c` projection says. */
+export const LIVE_KEEP = ['_method', 'id', '_seq'] as const;
+
+export interface Subscriber {
+  readonly filter: Filter;
+  /** Called in publish order. Must not throw (a subscriber's failure must not reach the publisher). */
+  deliver(payload: Payload, event: StoredEvent): void;
+}
+
+interface Group {
+  readonly filter: Filter;
+  readonly predicate: Predicate;
+  readonly members: Set<Subscriber>;
+  /** Projection key → shared; groups with the same `_c` list share the same payload for an event. */
+  readonly projection: string;
+}
+
+export class Hub {
+  private readonly groups = new Map<string, Group>();
+
+  /** Number of live subscribers (for limits and status). */
+  get size(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.members.size;
+    return n;
+  }
+
+  /** Adds a subscriber; returns the function that removes it. */
+  subscribe(sub: Subscriber): () => void {
+    const key = filterKey(sub.filter);
+    let group = this.groups.get(key);
+    if (!group) {
+      group = {
+        filter: sub.filter,
+        predicate: compilePredicate(sub.filter),
+        members: new Set(),
+        projection: sub.filter.columns ? sub.filter.columns.join('\u0000') : '',
+      };
+      this.groups.set(key, group);
+    }
+    group.members.add(sub);
+    const g = group;
+    return () => {
+      g.members.delete(sub);
+      if (g.members.size === 0 && this.groups.get(key) === g) this.groups.delete(key);
+    };
+  }
+
+  /**
+   * Sends `frame` (the broadcast form of the event) to every subscriber whose filter matches the event's row.
+   * The frame is serialized at most once per distinct projection.
+   */
+  publish(event: StoredEvent, frame: Row): void {
+    let full: Payload | undefined;
+    let projected: Map<string, Payload> | undefined;
+    for (const group of this.groups.values()) {
+      if (!matches(group.predicate, event)) continue;
+      let payload: Payload;
+      if (group.projection === '') {
+        payload = full ??= Payload.of(frame);
+      } else {
+        projected ??= new Map();
+        let p = projected.get(group.projection);
+        if (!p) {
+          p = Payload.of(projectRow(frame, group.filter, LIVE_KEEP));
+          projected.set(group.projection, p);
+        }
+        payload = p;
+      }
+      for (const sub of group.members) sub.deliver(payload, event);
+    }
+  }
+}
+
+/** Whether an event concerns a row the predicate accepts (before or after the change). */
+export function matches(predicate: Predicate, event: StoredEvent): boolean {
+  return (event.after !== null && predicate(event.after)) || (event.before !== null && predicate(event.before));
+}

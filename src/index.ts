@@ -1,0 +1,15 @@
+/**
+ * @module msghub
+ * Public API. Build a service from a gramex.yaml (or an object) and mount it:
+ *
+ *   import { MessageService, mountHttp } from 'msghub';
+ *   const service = await MessageService.start('gramex.yaml', { authenticate: (req) => userFrom(req) });
+ *   const mount = mountHttp(server, service);           // WebSocket upgrades on our paths
+ *   // in your request listener: if (service.handleRequest(req, res)) return;
+ *
+ * Express and Fastify adapters live at 'msghub/express' and 'msghub/fastify'.
+ */
+export { MessageService, compileService, type ServiceOptions, type ConfigSource, type CompiledService } from './service.js';
+export { mountHttp, createServer } from './mount/http.js';
+export { MhError, ConfigError, CloseCode, catalog, type MhErrorCode, type ConfigIssue } from './errors.js';
+export type { Method, Row, Args, User, Disposable, ColumnDef, ColumnKind } from './types.js';

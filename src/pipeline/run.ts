@@ -1,0 +1,67 @@
+/**
+ * @module pipeline/run
+ * The whole flow of one message on one screen:
+ *
+ *   parse → message_default → prepare → normalize → modify → alert render → [commit] → publish
+ *
+ * This module runs everything up to the commit; the handler batches the commits of one event-loop turn into
+ * one transaction and then publishes in commit order. `modify` runs on a copy, so it changes what is broadcast
+ * and alerted but never what is stored (ARCHITECTURE decision 6); it runs once the message has passed every
+ * check we can make before writing. Each stage is synchronous unless an expression or module function returns
+ * a promise.
+ */
+import { OUTBOX_TABLE, outboxRow, renderAlert } from '../alert/index.js';
+import type { MessageHandlerConfig } from '../config/message-handler.js';
+import type { Logger } from '../log.js';
+import type { WriteRequest } from '../store/store.js';
+import type { Method, Row } from '../types.js';
+import { applyDefaults, builtinDefaults, type ExprHandler } from './defaults.js';
+import { then, type MaybePromise } from './maybe-async.js';
+import { normalize } from './normalize.js';
+import type { Message } from './parse.js';
+
+/** A message ready to commit. */
+export interface Prepared {
+  method: Method;
+  req: WriteRequest;
+  /** What subscribers receive (the message after modify), without `_seq`, which the commit assigns. */
+  frame: Row;
+}
+
+/** Builds the per-message function for one handler. Everything that can be computed once is computed here. */
+export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Message, handler: ExprHandler) => MaybePromise<Prepared> {
+  const builtins = builtinDefaults(cfg.defaults.POST);
+  const { prepare, modify, alert, columns, editAny, name } = cfg;
+
+  return function run(msg, handler) {
+    const method = msg._method;
+    // Sequence numbers are the server's; on PUT, user and timestamp are not the client's to set.
+    delete msg._seq;
+    if (method === 'PUT') {
+      delete msg.user;
+      delete msg.timestamp;
+    }
+    const defaulted = applyDefaults(msg, method === 'POST' ? builtins : [], cfg.defaults[method], handler);
+    const prepared = then(defaulted, () => (prepare ? prepare({ msg, handler }) : undefined));
+    return then(prepared, () => {
+      msg._method = method; // prepare may not turn a POST into a DELETE behind the checks' back
+      const { id, values } = normalize(msg, columns);
+      const req: WriteRequest = { method, id, values, userId: handler.current_user?.id ?? null, editAny };
+      const base: Row = method === 'DELETE' ? { _method: method, id } : msg;
+      const frame = modify ? structuredClone(base) : base;
+      const modified = modify ? modify({ msg: frame, handler }) : undefined;
+      return then(modified, () => {
+        if (alert) {
+          try {
+            const mail = renderAlert(alert, method, frame, { name, current_user: handler.current_user });
+            if (mail) req.extra = (event) => [{ table: OUTBOX_TABLE, row: outboxRow(mail, { handler: name, seq: event.seq }) }];
+          } catch (err) {
+            // An alert problem never refuses a message (ARCHITECTURE decision 11); it is logged for the author.
+            log('error', `url:${name}: alert template failed`, err);
+          }
+        }
+        return { method, req, frame };
+      });
+    });
+  };
+}

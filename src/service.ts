@@ -1,0 +1,291 @@
+/**
+ * @module service
+ * MessageService: a whole gramex.yaml — url map, handlers, stores, alert workers — ready to be mounted on any
+ * HTTP server. Built in two phases: `compileService` validates and compiles everything (no connections, no
+ * files written: this is `msghub check`), then `startService` opens databases and starts workers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import {
+  OutboxWorker,
+  createMailer,
+  ensureOutboxTable,
+  parseEmailServices,
+  type EmailService,
+  type Mailer,
+} from './alert/index.js';
+import { SERVER_DEFAULTS } from './config/defaults.js';
+import { loadConfig, loadConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
+import { compileMessageHandler, type MessageHandlerConfig } from './config/message-handler.js';
+import { ConfigError, MhError, type ConfigIssue } from './errors.js';
+import { MessageHandler, type ConnectionInfo } from './handler.js';
+import { serveMessageHttp } from './http/message-http.js';
+import { createFileHandler, validateFileHandler, type HttpHandler } from './http/file-handler.js';
+import { sendJson } from './http/respond.js';
+import { compileRoutes, type Router } from './http/router.js';
+import { consoleLogger, type Logger } from './log.js';
+import { createStore } from './store/sql-store.js';
+import type { Store } from './store/store.js';
+import { WsEndpoint } from './transport/ws-endpoint.js';
+import type { Args, User } from './types.js';
+
+export interface ServiceOptions {
+  /**
+   * Who is connecting (embedding): return the user (an object with an `id`) or null for anonymous. May be
+   * async. Called once per WebSocket handshake and per HTTP request.
+   */
+  authenticate?: (req: IncomingMessage) => User | null | Promise<User | null>;
+  log?: Logger;
+  /** Environment for `$NAME` in the config. Default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Interval between WebSocket keep-alive pings, ms. */
+  pingIntervalMs?: number;
+}
+
+/** Where the configuration comes from: a YAML file path, or an object (with the folder `$YAMLPATH` means). */
+export type ConfigSource = string | { config: unknown; baseDir?: string };
+
+/** Everything compiled from the config, before any database is opened. */
+export interface CompiledService {
+  app: AppConfig;
+  messageHandlers: { entry: UrlEntry; config: MessageHandlerConfig }[];
+  services: Map<string, EmailService>;
+}
+
+/** Loads, validates and compiles. Throws ConfigError listing every problem with its YAML path. */
+export async function compileService(source: ConfigSource, options: Pick<ServiceOptions, 'env'> = {}): Promise<CompiledService> {
+  const loadOptions: LoadOptions = { env: options.env };
+  const app =
+    typeof source === 'string' ? await loadConfig(source, loadOptions) : await loadConfigObject(source.config, source.baseDir ?? process.cwd(), loadOptions);
+  const issues: ConfigIssue[] = [];
+
+  // App modules are trusted code that expressions may call; import them before compiling expressions.
+  const modules: Record<string, Record<string, unknown>> = {};
+  for (const [name, { file, path }] of Object.entries(app.modules)) {
+    try {
+      modules[name] = { ...((await import(pathToFileURL(file).href)) as Record<string, unknown>) };
+    } catch (err) {
+      issues.push({ path, message: `cannot import ${file}: ${(err as Error).message}` });
+    }
+  }
+
+  const email = app.sections.email;
+  const { services, issues: emailIssues } = email
+    ? parseEmailServices(email.value, { path: email.path, file: email.file, yamlPath: email.yamlPath })
+    : { services: new Map<string, EmailService>(), issues: [] };
+  issues.push(...emailIssues);
+
+  const messageHandlers: CompiledService['messageHandlers'] = [];
+  const tables = new Map<string, { entry: UrlEntry; config: MessageHandlerConfig }>();
+  for (const entry of app.urls) {
+    if (entry.handler === 'FileHandler') {
+      issues.push(...validateFileHandler(entry));
+    } else if (entry.handler === 'MessageHandler') {
+      const { config, issues: mhIssues } = compileMessageHandler(entry, { modules, services });
+      issues.push(...mhIssues);
+      if (!config) continue;
+      if (config.alert && config.db.filename === ':memory:') {
+        issues.push({ path: `${entry.path}.kwargs.alert`, message: 'alerts are queued in the database: use a database file, not sqlite://', file: entry.file });
+      }
+      // Two url entries may share a table (they share history, not live broadcasts), so they share one Store,
+      // and therefore must describe the table the same way.
+      const key = `${config.db.key}#${config.table}`;
+      const twin = tables.get(key);
+      if (twin && !sameColumns(twin.config, config)) {
+        issues.push({ path: `${entry.path}.kwargs.columns`, message: `table ${config.table} is also used by url.${twin.entry.name} with different columns`, file: entry.file });
+      }
+      tables.set(key, { entry, config });
+      messageHandlers.push({ entry, config });
+    }
+  }
+  if (issues.length) throw new ConfigError(issues);
+  return { app, messageHandlers, services };
+}
+
+function sameColumns(a: MessageHandlerConfig, b: MessageHandlerConfig): boolean {
+  return JSON.stringify([...a.columns.values()]) === JSON.stringify([...b.columns.values()]);
+}
+
+interface MountedHandler {
+  handler: MessageHandler;
+  endpoint: WsEndpoint;
+}
+
+export class MessageService {
+  readonly router: Router;
+  readonly handlers = new Map<string, MessageHandler>();
+  readonly listen: { port: number; host: string };
+  private readonly mounted = new Map<string, MountedHandler>();
+  private readonly files = new Map<string, HttpHandler>();
+  private readonly stores: Store[] = [];
+  private readonly workers: OutboxWorker[] = [];
+  private readonly mailers: Mailer[] = [];
+  private closed: Promise<void> | null = null;
+
+  private constructor(
+    readonly compiled: CompiledService,
+    private readonly options: ServiceOptions,
+    private readonly log: Logger,
+  ) {
+    this.router = compileRoutes(compiled.app.urls);
+    this.listen = {
+      port: compiled.app.listen.port ?? SERVER_DEFAULTS.port,
+      host: compiled.app.listen.host ?? SERVER_DEFAULTS.host,
+    };
+  }
+
+  /** Compiles the config, opens every database (creating or altering tables) and starts alert workers. */
+  static async start(source: ConfigSource, options: ServiceOptions = {}): Promise<MessageService> {
+    const compiled = await compileService(source, options);
+    const service = new MessageService(compiled, options, options.log ?? consoleLogger());
+    try {
+      await service.init();
+    } catch (err) {
+      await service.close();
+      throw err;
+    }
+    return service;
+  }
+
+  private async init(): Promise<void> {
+    const { app, messageHandlers, services } = this.compiled;
+    for (const entry of app.urls) if (entry.handler === 'FileHandler') this.files.set(entry.name, createFileHandler(entry));
+
+    const stores = new Map<string, Store>();
+    const outboxDbs = new Map<string, Store>();
+    for (const { entry, config } of messageHandlers) {
+      const key = `${config.db.key}#${config.table}`;
+      let store = stores.get(key);
+      if (!store) {
+        store = createStore(config.db, config.table, config.columns);
+        this.stores.push(store);
+        try {
+          await store.init();
+        } catch (err) {
+          throw new MhError('MH_ERR_STORE_FAILED', [`url.${entry.name}: ${(err as Error).message}`], { cause: err, path: `${entry.path}.kwargs.url` });
+        }
+        stores.set(key, store);
+      }
+      const handler = new MessageHandler(config, store, this.log);
+      const endpoint = new WsEndpoint(
+        handler,
+        { maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.maxBufferedBytes, pingIntervalMs: this.options.pingIntervalMs ?? SERVER_DEFAULTS.ping_interval_ms },
+        this.log,
+      );
+      this.handlers.set(entry.name, handler);
+      this.mounted.set(entry.name, { handler, endpoint });
+      if (config.alert && !outboxDbs.has(config.db.key)) outboxDbs.set(config.db.key, store);
+    }
+
+    // One alert worker per database that holds an outbox.
+    if (outboxDbs.size) {
+      const mailers = new Map<string, Mailer>();
+      for (const [name, svc] of services) {
+        const m = createMailer(svc);
+        mailers.set(name, m);
+        this.mailers.push(m);
+      }
+      for (const [dbKey, store] of outboxDbs) {
+        await ensureOutboxTable(store.knex());
+        const worker = new OutboxWorker(store.knex(), mailers, {}, (level, msg) => this.log(level, `alerts: ${msg}`));
+        worker.start();
+        this.workers.push(worker);
+        for (const { handler } of this.mounted.values()) {
+          if (handler.config.alert && handler.config.db.key === dbKey) handler.onCommit = () => worker.kick();
+        }
+      }
+    }
+  }
+
+  /** True if `pathname` belongs to one of this service's url entries. */
+  owns(pathname: string): boolean {
+    return this.router.match(pathname) !== null;
+  }
+
+  /**
+   * Handles an HTTP request if its path is ours and returns true; returns false (touching nothing) otherwise,
+   * so an embedding app can pass it on.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const { pathname, args } = parseUrl(req.url);
+    const match = this.router.match(pathname);
+    if (!match) return false;
+    const file = this.files.get(match.entry.name);
+    if (file) {
+      file(req, res, match.groups).catch((err) => {
+        this.log('error', `url:${match.entry.name}: file handler failed`, err);
+        if (!res.headersSent) sendJson(res, 500, { _error: new MhError('MH_ERR_INTERNAL').toJSON() });
+        else res.destroy();
+      });
+      return true;
+    }
+    const mounted = this.mounted.get(match.entry.name);
+    if (!mounted) return false;
+    serveMessageHttp(mounted.handler, req, res, args, () => this.connectionInfo(req, args)).catch((err) => {
+      this.log('error', `url:${match.entry.name}: HTTP request failed`, err);
+      if (!res.headersSent) sendJson(res, 500, { _error: new MhError('MH_ERR_INTERNAL').toJSON() });
+    });
+    return true;
+  }
+
+  /**
+   * Handles a WebSocket upgrade if its path is a MessageHandler's and returns true; returns false (touching
+   * nothing) otherwise.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const { pathname, args } = parseUrl(req.url);
+    const match = this.router.match(pathname);
+    const mounted = match ? this.mounted.get(match.entry.name) : undefined;
+    if (!mounted) return false;
+    if (this.closed) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    this.connectionInfo(req, args).then(
+      (info) => mounted.endpoint.upgrade(req, socket, head, info),
+      (err) => {
+        this.log('error', `url:${mounted.handler.name}: authenticate failed`, err);
+        socket.end('HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
+    );
+    return true;
+  }
+
+  private async connectionInfo(req: IncomingMessage, args: Args): Promise<ConnectionInfo> {
+    const user = this.options.authenticate ? await this.options.authenticate(req) : null;
+    if (user !== null && (typeof user !== 'object' || typeof user.id !== 'string')) {
+      throw new Error('authenticate() must return null or an object with a string id');
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    return { args, user, sessionId: null, ip: req.socket.remoteAddress ?? '', headers };
+  }
+
+  /**
+   * Graceful stop: every handler finishes the messages it accepted and closes its sockets with 1001; alert
+   * workers finish in-flight sends; databases close. Never touches the HTTP server (the mount owns that).
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await Promise.all([...this.mounted.values()].map(({ handler }) => handler.close(SERVER_DEFAULTS.shutdown_timeout_ms)));
+      for (const { endpoint } of this.mounted.values()) endpoint.close();
+      await Promise.all(this.workers.map((w) => w.stop()));
+      await Promise.all(this.mailers.map((m) => m.close()));
+      await Promise.all(this.stores.map((s) => s.close()));
+    })();
+    return this.closed;
+  }
+}
+
+/** Splits a request URL into its pathname and Gramex-style args (every value a list). */
+export function parseUrl(url: string | undefined): { pathname: string; args: Args } {
+  const u = url ?? '/';
+  const qi = u.indexOf('?');
+  const pathname = qi < 0 ? u : u.slice(0, qi);
+  const args: Args = {};
+  if (qi >= 0) {
+    for (const [k, v] of new URLSearchParams(u.slice(qi + 1))) (args[k] ??= []).push(v);
+  }
+  return { pathname, args };
+}

@@ -1,0 +1,56 @@
+/**
+ * @module store/apply
+ * The rules of one write, shared by every Store engine so SQLite and knex back ends decide alike:
+ * which row a request addresses, who may change it, and what the whole row looks like afterwards.
+ */
+import { MhError } from '../errors.js';
+import type { ColumnDef, Row } from '../types.js';
+import { SEQ_COLUMN, fromDb } from './columns.js';
+import type { StoredEvent, WriteRequest } from './store.js';
+
+/**
+ * Ownership (ARCHITECTURE decision 3): a row whose `user` is set may be changed only by that user, unless the
+ * handler says `edit: any`. Rows with a null `user` stay editable by anyone.
+ */
+export function checkOwnership(req: WriteRequest, before: Row): MhError | null {
+  if (req.editAny) return null;
+  const owner = before.user;
+  if (owner === null || owner === undefined || owner === req.userId) return null;
+  return new MhError('MH_ERR_MSG_FORBIDDEN', [], { message: `Only the user who posted ${req.id} may ${req.method === 'PUT' ? 'edit' : 'delete'} it` });
+}
+
+/** The whole row a POST creates: every column, with the column default (or null) where the message is silent. */
+export function rowForPost(req: WriteRequest, columns: ReadonlyMap<string, ColumnDef>, seq: number): Row {
+  const row: Row = {};
+  for (const c of columns.values()) {
+    const v = req.values[c.name];
+    row[c.name] = v !== undefined ? v : c.default !== undefined ? c.default : null;
+  }
+  row[SEQ_COLUMN] = seq;
+  return row;
+}
+
+/** Converts a row read from the database to canonical JS values, keeping `_seq`. */
+export function rowFromDb(raw: Row, columns: ReadonlyMap<string, ColumnDef>): Row {
+  const row: Row = {};
+  for (const c of columns.values()) if (c.name in raw) row[c.name] = fromDb(c.kind, raw[c.name]);
+  if (SEQ_COLUMN in raw) row[SEQ_COLUMN] = raw[SEQ_COLUMN] === null ? 0 : Number(raw[SEQ_COLUMN]);
+  return row;
+}
+
+/** The JSON stored in the event record for one event. */
+export function eventData(ev: StoredEvent): string {
+  return JSON.stringify({ before: ev.before, after: ev.after, changed: ev.changed });
+}
+
+/** Maps a driver error for one request to a client-facing error (unique id clash) or rethrows. */
+export function constraintError(err: unknown, req: WriteRequest): MhError {
+  const text = String((err as Error)?.message ?? err);
+  if (/unique|duplicate|primary key/i.test(text)) {
+    return new MhError('MH_ERR_MSG_REJECTED', [], { message: `A message with id ${req.id} already exists` });
+  }
+  if (/not null|cannot be null|null value/i.test(text)) {
+    return new MhError('MH_ERR_MSG_REJECTED', [], { message: `A required column is missing: ${text.replace(/^.*?:\s*/, '')}` });
+  }
+  return new MhError('MH_ERR_STORE_FAILED', [text], { cause: err });
+}

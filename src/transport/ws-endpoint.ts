@@ -1,0 +1,97 @@
+/**
+ * @module transport/ws-endpoint
+ * Accepts WebSocket upgrades for one MessageHandler and wires each socket to it: frames in, pre-framed
+ * broadcasts out, keep-alive pings, and cleanup on close. `noServer` mode: the mount decides which upgrade
+ * requests are ours; we never listen on a port ourselves.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Connection } from '../connection.js';
+import type { ConnectionInfo, MessageHandler } from '../handler.js';
+import type { Logger } from '../log.js';
+import { WsSocket } from './ws.js';
+
+export interface WsEndpointOptions {
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  pingIntervalMs: number;
+}
+
+export class WsEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(
+    private readonly handler: MessageHandler,
+    private readonly options: WsEndpointOptions,
+    private readonly log: Logger,
+  ) {
+    // perMessageDeflate off: pre-framed broadcasts must go out byte-identical to every subscriber.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: true });
+    this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  /** Completes the handshake and starts the connection. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, info: ConnectionInfo): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, info));
+  }
+
+  private accept(ws: WebSocket, info: ConnectionInfo): void {
+    const socket = new WsSocket(ws, { maxBufferedBytes: this.options.maxBufferedBytes });
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.alive.set(ws, true));
+    // Frames that arrive while history is still being sent are processed once the connection is live.
+    let conn: Connection | null = null;
+    let early: string[] | null = [];
+    let closed = false;
+    ws.on('message', (data, isBinary) => {
+      const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+      void isBinary; // binary frames carrying JSON are accepted, as in Gramex
+      if (conn) this.handler.receive(conn, text);
+      else early?.push(text);
+    });
+    ws.on('error', (err) => this.log('warn', `url:${this.handler.name}: socket error`, err));
+    ws.on('close', () => {
+      closed = true;
+      if (conn) this.handler.disconnect(conn);
+    });
+    this.handler.open(socket, info).then(
+      (c) => {
+        if (!c) return;
+        if (closed) {
+          this.handler.disconnect(c);
+          return;
+        }
+        conn = c;
+        const queued = early ?? [];
+        early = null;
+        for (const text of queued) this.handler.receive(c, text);
+      },
+      (err) => {
+        this.log('error', `url:${this.handler.name}: open failed`, err);
+        socket.close(1011, 'Internal error');
+      },
+    );
+  }
+
+  private ping(): void {
+    for (const ws of this.wss.clients) {
+      if (this.alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      ws.ping();
+    }
+  }
+
+  /** Stops pinging and terminates any socket the handler did not close. */
+  close(): void {
+    clearInterval(this.pinger);
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+}

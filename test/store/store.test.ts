@@ -1,0 +1,171 @@
+/**
+ * Store conformance: the same suite on a real SQLite file, PostgreSQL and MariaDB (the latter two when the
+ * services run; required in CI).
+ */
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseFilter } from '../../src/filter/index.js';
+import { parseColumn, withBuiltins } from '../../src/store/columns.js';
+import { parseDbUrl, type DbTarget } from '../../src/store/db-url.js';
+import { EVENTS_TABLE } from '../../src/store/schema.js';
+import { createStore } from '../../src/store/sql-store.js';
+import type { Store, WriteRequest } from '../../src/store/store.js';
+import type { ColumnDef } from '../../src/types.js';
+import { requireService, tempDir } from '../support/tmp.js';
+
+function columns(spec: Record<string, unknown>): Map<string, ColumnDef> {
+  return withBuiltins(Object.entries(spec).map(([name, s]) => parseColumn(name, s).def!));
+}
+const COLS = columns({ body: 'TEXT', topic: 'VARCHAR(40)', length: 'INTEGER', score: 'REAL', flag: 'BOOLEAN' });
+const post = (id: string, values: Record<string, unknown>, userId: string | null = null): WriteRequest => ({
+  method: 'POST',
+  id,
+  values: { id, user: userId, ...values },
+  userId,
+  editAny: false,
+});
+const all = parseFilter({}, COLS);
+
+const TARGETS: { name: string; port?: number; url: () => string }[] = [
+  { name: 'sqlite', url: () => `sqlite:///${path.join(tempDir(), 'store.db')}` },
+  { name: 'postgresql', port: 5432, url: () => 'postgresql://postgres@127.0.0.1:5432/test' },
+  { name: 'mariadb', port: 3306, url: () => 'mysql://root@127.0.0.1:3306/test' },
+];
+
+describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
+  let available = true;
+  let target: DbTarget;
+  let table: string;
+  const stores: Store[] = [];
+  let admin: Knex;
+
+  const open = async (cols = COLS, t = table): Promise<Store> => {
+    const s = createStore(target, t, cols);
+    await s.init();
+    stores.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    if (port && !(await requireService(name, port))) {
+      available = false;
+      return;
+    }
+    target = parseDbUrl(url(), '/');
+    table = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+    admin = knexFactory(
+      target.client === 'sqlite'
+        ? { client: 'better-sqlite3', connection: { filename: target.filename! }, useNullAsDefault: true }
+        : { client: target.client === 'pg' ? 'pg' : 'mysql2', connection: target.connection! },
+    );
+  });
+
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    if (!available) return;
+    for (const t of [table, `${table}_old`]) await admin.schema.dropTableIfExists(t);
+    await admin(EVENTS_TABLE).whereIn('tbl', [table, `${table}_old`]).delete().catch(() => undefined);
+    await admin.destroy();
+  });
+
+  it('creates the table with declared and built-in columns, and assigns increasing sequence numbers', async () => {
+    if (!available) return;
+    const s = await open();
+    const info = await admin(table).columnInfo();
+    expect(Object.keys(info).sort()).toEqual(['_seq', 'body', 'flag', 'id', 'length', 'score', 'timestamp', 'topic', 'user']);
+    const r = await s.write([post('a', { body: 'one', length: 1, score: 1.5, flag: true }), post('b', { body: 'two' })]);
+    expect(r.map((x) => x.ok && x.event.seq)).toEqual([1, 2]);
+    expect(s.lastSeq).toBe(2);
+    const rows = await s.history(all, 100);
+    expect(rows.map((x) => [x.id, x.body, x.length, x.score, x.flag, x._seq])).toEqual([
+      ['a', 'one', 1, 1.5, true, 1],
+      ['b', 'two', null, null, null, 2],
+    ]);
+  });
+
+  it('isolates a failing request: the others commit and no sequence number is used', async () => {
+    if (!available) return;
+    const s = await open();
+    const start = s.lastSeq;
+    const r = await s.write([
+      post('c', { body: 'three' }),
+      { method: 'PUT', id: 'missing', values: { body: 'x' }, userId: null, editAny: false },
+      post('a', { body: 'duplicate id' }),
+      post('d', { body: 'four' }),
+    ]);
+    expect(r.map((x) => (x.ok ? x.event.seq : x.error.code))).toEqual([start + 1, 'MH_ERR_MSG_NOT_FOUND', 'MH_ERR_MSG_REJECTED', start + 2]);
+    expect((await s.history(all, 100)).map((x) => x.id)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('updates and deletes exactly the addressed row, reporting the whole row before and after', async () => {
+    if (!available) return;
+    const s = await open();
+    const [put] = await s.write([{ method: 'PUT', id: 'b', values: { body: 'TWO', length: 2 }, userId: null, editAny: false }]);
+    expect(put!.ok && put!.event).toMatchObject({ method: 'PUT', before: { id: 'b', body: 'two' }, after: { id: 'b', body: 'TWO', length: 2 }, changed: ['body', 'length'] });
+    const [del] = await s.write([{ method: 'DELETE', id: 'c', values: {}, userId: null, editAny: false }]);
+    expect(del!.ok && del!.event).toMatchObject({ method: 'DELETE', before: { id: 'c', body: 'three' }, after: null });
+    expect((await s.history(all, 100)).map((x) => [x.id, x.body])).toEqual([
+      ['a', 'one'],
+      ['b', 'TWO'],
+      ['d', 'four'],
+    ]);
+  });
+
+  it("refuses a change to another user's row unless edit is any; rows without a user are anyone's", async () => {
+    if (!available) return;
+    const s = await open();
+    await s.write([post('owned', { body: 'mine' }, 'alice')]);
+    const [denied] = await s.write([{ method: 'PUT', id: 'owned', values: { body: 'hacked' }, userId: 'bob', editAny: false }]);
+    expect(!denied!.ok && denied!.error.code).toBe('MH_ERR_MSG_FORBIDDEN');
+    const [anon] = await s.write([{ method: 'DELETE', id: 'owned', values: {}, userId: null, editAny: false }]);
+    expect(!anon!.ok && anon!.error.code).toBe('MH_ERR_MSG_FORBIDDEN');
+    const [any] = await s.write([{ method: 'PUT', id: 'owned', values: { body: 'moderated' }, userId: 'mod', editAny: true }]);
+    expect(any!.ok).toBe(true);
+    const [free] = await s.write([{ method: 'PUT', id: 'a', values: { body: 'edited' }, userId: 'bob', editAny: false }]);
+    expect(free!.ok).toBe(true);
+  });
+
+  it('returns the newest rows oldest-first under a limit, and honours filters and _sort', async () => {
+    if (!available) return;
+    const s = await open();
+    const latest = await s.history(all, 2);
+    const every = await s.history(all, 100);
+    expect(latest).toEqual(every.slice(-2));
+    const sorted = await s.history(parseFilter({ _sort: ['-id'], _limit: ['2'] }, COLS), 100);
+    expect(sorted.map((x) => x.id)).toEqual(['owned', 'd']);
+    const filtered = await s.history(parseFilter({ 'body~': ['o'] }, COLS), 100);
+    expect(filtered.map((x) => x.id)).toEqual(['d', 'owned']);
+  });
+
+  it('continues the sequence after a restart', async () => {
+    if (!available) return;
+    const before = (await open()).lastSeq;
+    const again = await open();
+    expect(again.lastSeq).toBe(before);
+    const [r] = await again.write([post('e', { body: 'five' })]);
+    expect(r!.ok && r!.event.seq).toBe(before + 1);
+  });
+
+  it('adds missing columns to an existing table and keeps its rows', async () => {
+    if (!available) return;
+    const old = `${table}_old`;
+    await admin.schema.createTable(old, (t) => {
+      t.string('id', 64).primary();
+      t.text('user');
+      t.text('timestamp');
+      t.text('body');
+    });
+    await admin(old).insert([
+      { id: 'p1', body: 'pre-existing 1' },
+      { id: 'p2', body: 'pre-existing 2' },
+    ]);
+    const s = await open(COLS, old);
+    const info = await admin(old).columnInfo();
+    expect(Object.keys(info)).toEqual(expect.arrayContaining(['topic', 'length', 'score', 'flag', '_seq']));
+    await s.write([post('n1', { body: 'new', topic: 'x' })]);
+    const rows = await s.history(all, 100);
+    expect(rows.map((r) => r.id)).toEqual(['p1', 'p2', 'n1']);
+    expect(rows[0]).toMatchObject({ body: 'pre-existing 1', topic: null, _seq: 0 });
+  });
+});
