@@ -6,7 +6,7 @@
  * msghub alerts [CONFIG] [--state S]             show the alert outbox of every handler database
  */
 import { parseArgs } from 'node:util';
-import { listOutbox } from './alert/index.js';
+import { formatOutbox, listOutbox } from './alert/index.js';
 import { ConfigError, MhError } from './errors.js';
 import { consoleLogger } from './log.js';
 import { createServer } from './mount/http.js';
@@ -90,8 +90,7 @@ async function alerts(config: string, state?: string): Promise<number> {
         if (/no such table|does not exist|doesn't exist/i.test(err.message)) return [];
         throw err;
       });
-      process.stdout.write(`# ${h.db.filename ?? h.db.key}\n`);
-      for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
+      process.stdout.write(`# ${h.db.filename ?? h.db.key}\n${formatOutbox(rows)}`);
       total += rows.length;
     } finally {
       await store.close();

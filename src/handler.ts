@@ -15,7 +15,7 @@ import { parseFilter, projectRow } from './filter/index.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
 import type { ExprHandler } from './pipeline/defaults.js';
-import { then } from './pipeline/maybe-async.js';
+import { andThen } from './pipeline/maybe-async.js';
 import { parseFrame, toMessage, type Message } from './pipeline/parse.js';
 import { createPipeline, type Prepared } from './pipeline/run.js';
 import type { Store, WriteResult } from './store/store.js';
@@ -148,7 +148,7 @@ export class MessageHandler {
     conn.serial(() => {
       let result;
       try {
-        result = then(this.run(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref }));
+        result = andThen(this.run(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref }));
       } catch (err) {
         this.settle();
         conn.fail(err, ref);

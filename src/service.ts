@@ -54,7 +54,7 @@ export interface CompiledService {
 }
 
 /** Loads, validates and compiles. Throws ConfigError listing every problem with its YAML path. */
-export async function compileService(source: ConfigSource, options: Pick<ServiceOptions, 'env'> = {}): Promise<CompiledService> {
+export async function compileService(source: ConfigSource, options: Pick<ServiceOptions, 'env' | 'log'> = {}): Promise<CompiledService> {
   const loadOptions: LoadOptions = { env: options.env };
   const app =
     typeof source === 'string' ? await loadConfig(source, loadOptions) : await loadConfigObject(source.config, source.baseDir ?? process.cwd(), loadOptions);
@@ -82,7 +82,7 @@ export async function compileService(source: ConfigSource, options: Pick<Service
     if (entry.handler === 'FileHandler') {
       issues.push(...validateFileHandler(entry));
     } else if (entry.handler === 'MessageHandler') {
-      const { config, issues: mhIssues } = compileMessageHandler(entry, { modules, services });
+      const { config, issues: mhIssues } = compileMessageHandler(entry, { modules, services, log: options.log ?? consoleLogger() });
       issues.push(...mhIssues);
       if (!config) continue;
       if (config.alert && config.db.filename === ':memory:') {

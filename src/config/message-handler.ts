@@ -10,6 +10,7 @@ import { MhError } from '../errors.js';
 import { compileExpression, type CompiledExpr } from '../expr/index.js';
 import { parseColumn, withBuiltins, SEQ_COLUMN } from '../store/columns.js';
 import { parseDbUrl, type DbTarget } from '../store/db-url.js';
+import type { Logger } from '../log.js';
 import { METHODS, type ColumnDef, type Method } from '../types.js';
 import { HANDLER_DEFAULTS } from './defaults.js';
 import type { UrlEntry } from './load.js';
@@ -58,6 +59,7 @@ const KWARGS = new Set([
 export interface CompileContext {
   modules: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   services: ReadonlyMap<string, EmailService>;
+  log?: Logger;
 }
 
 /** Validates and compiles one entry. Returns the config, or the issues (never both). */
@@ -173,7 +175,7 @@ export function compileMessageHandler(
 
   let alert: CompiledAlert | null = null;
   if (kw.alert !== undefined) {
-    const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services });
+    const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services, log: ctx.log });
     issues.push(...r.issues);
     alert = r.alert;
   }

@@ -38,7 +38,7 @@ export function getMember(cx: Ctx, obj: unknown, key: string | number): unknown 
     return isIndexString(key) ? obj[Number(key)] : undefined;
   }
   if (obj === undefined) return runtime(cx.path, `cannot read "${key}" of undefined`);
-  if (typeof obj === 'function') return forbidden(cx.path, `reading "${key}" of a function`);
+  if (typeof obj === 'function') return forbidden(cx.path, `a member of a function ("${key}")`);
   return undefined; // numbers, booleans, bigints: no own properties
 }
 
@@ -46,7 +46,7 @@ export function getMember(cx: Ctx, obj: unknown, key: string | number): unknown 
 export function setMember(cx: Ctx, obj: unknown, key: string | number, value: unknown): void {
   if (typeof obj !== 'object' || obj === null) return runtime(cx.path, `cannot set "${key}" on ${describe(obj)}`);
   checkKey(cx, key);
-  if (!Object.isExtensible(obj)) return forbidden(cx.path, `changing a read-only value (setting "${key}")`);
+  if (!Object.isExtensible(obj)) return forbidden(cx.path, `a write to a read-only value (setting "${key}")`);
   if (Array.isArray(obj)) {
     if (key === 'length') return setLength(cx, obj, value);
     const index = typeof key === 'number' ? key : isIndexString(key) ? Number(key) : -1;
@@ -54,7 +54,7 @@ export function setMember(cx: Ctx, obj: unknown, key: string | number, value: un
   }
   const d = Object.getOwnPropertyDescriptor(obj, key);
   if (d !== undefined) {
-    if (!('value' in d) || !d.writable) return forbidden(cx.path, `changing the read-only property "${key}"`);
+    if (!('value' in d) || !d.writable) return forbidden(cx.path, `a write to the read-only property "${key}"`);
     (obj as Record<string | number, unknown>)[key] = value;
     return;
   }
@@ -132,7 +132,7 @@ export function assignOwn(cx: Ctx, dst: Record<string, unknown>, src: unknown): 
   }
   if (typeof src !== 'object' || src === null) return; // {...null}, {...1}: nothing, as in JavaScript
   for (const k of ownKeys(cx, src)) {
-    if (FORBIDDEN_KEYS.has(k)) forbidden(cx.path, `copying the member "${k}"`);
+    if (FORBIDDEN_KEYS.has(k)) forbidden(cx.path, `the member "${k}" in a spread`);
     dst[k] = readOwn(cx, src, k);
   }
 }

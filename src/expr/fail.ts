@@ -1,7 +1,7 @@
 /**
  * @module expr/fail
  * The four ways an expression fails, as catalog errors carrying the YAML path of the expression. Each helper
- * throws, so call sites read `fail.forbidden(path, 'calling eval')` and TypeScript knows control stops there.
+ * throws, so call sites read `forbidden(path, 'the name "eval"')` and TypeScript knows control stops there.
  */
 
 import { MhError } from '../errors.js';

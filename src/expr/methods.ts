@@ -76,7 +76,7 @@ export function callMethod(cx: Ctx, self: unknown, name: string, args: readonly 
   const m = lookup(self, name);
   if (m === undefined) {
     if (self === null || self === undefined) return runtime(cx.path, `cannot call "${name}" of ${String(self)}`);
-    return forbidden(cx.path, `calling "${name}" on ${describe(self)}`);
+    return forbidden(cx.path, `a call to "${name}" on ${describe(self)}`);
   }
   for (const a of args) {
     if (a instanceof Callback && !m.callbacks) forbidden(cx.path, `an arrow function as an argument of "${name}"`);

@@ -64,3 +64,8 @@ export function readOwn(cx: Ctx, obj: object, key: string | number): unknown {
 export function isIndexString(key: string): boolean {
   return /^(?:0|[1-9]\d{0,15})$/.test(key);
 }
+
+/** Compile-time form of `checkKey`, for member names written literally (`x.constructor`, `x['__proto__']`). */
+export function checkKeyStatic(key: string, path: string): void {
+  if (FORBIDDEN_KEYS.has(key)) forbidden(path, `the member "${key}"`);
+}

@@ -29,7 +29,8 @@ export function regexHazard(source: string, flags: string): string | null {
   const fold = flags.includes('i');
   const root: Group = { quantified: false, firsts: [], started: false };
   const stack: Group[] = [root];
-  let last: Group | 'atom' | null = null; // what a following quantifier would apply to
+  // What a following quantifier would apply to. A field, not a variable: the `atom` closure updates it.
+  const st: { last: Group | 'atom' | null } = { last: null };
   const top = (): Group => stack[stack.length - 1]!;
   const atom = (first: string | null): void => {
     const g = top();
@@ -37,7 +38,7 @@ export function regexHazard(source: string, flags: string): string | null {
       g.firsts.push(first === null ? null : fold ? first.toLowerCase() : first);
       g.started = true;
     }
-    last = 'atom';
+    st.last = 'atom';
   };
   for (let i = 0; i < source.length; i++) {
     const c = source[i]!;
@@ -52,18 +53,18 @@ export function regexHazard(source: string, flags: string): string | null {
       const g: Group = { quantified: false, firsts: [], started: false };
       if (!top().started) atom(null);
       stack.push(g);
-      last = null;
+      st.last = null;
       const m = /^\?(?::|=|!|<=|<!|<[^>]*>)/.exec(source.slice(i + 1, i + 40));
       if (m) i += m[0].length;
     } else if (c === ')') {
       const g = stack.length > 1 ? stack.pop()! : root;
       if (g.quantified) top().quantified = true;
-      last = g;
+      st.last = g;
     } else if (c === '|') {
       const g = top();
       if (!g.started) g.firsts.push(null); // an empty alternative matches the empty string
       g.started = false;
-      last = null;
+      st.last = null;
     } else if (c === '*' || c === '+' || c === '?' || c === '{') {
       const max = c === '*' || c === '+' ? Infinity : c === '?' ? 1 : braceMax(source, i);
       if (max === null) {
@@ -73,11 +74,12 @@ export function regexHazard(source: string, flags: string): string | null {
       if (c === '{') i = source.indexOf('}', i);
       if (source[i + 1] === '?') i++; // lazy quantifiers backtrack just the same
       top().quantified = true;
+      const last = st.last;
       if (max > 1 && last !== null && last !== 'atom') {
         if (last.quantified) return 'a repeated group that contains a quantifier (nested quantifiers)';
         if (overlaps(last)) return 'a repeated alternation whose branches can match the same text';
       }
-      last = null;
+      st.last = null;
     } else {
       atom(c === '.' || c === '^' || c === '$' ? null : c);
     }
@@ -147,7 +149,7 @@ export function regexMatch(cx: Ctx, re: RegExp, s: string): unknown {
   for (let m = re.exec(s); m !== null; m = re.exec(s)) {
     checkArray(cx, found.length + 1);
     found.push(m[0]);
-    if (m[0] === '') re.lastIndex = advance(s, re.lastIndex, re.unicode || re.unicodeSets);
+    if (m[0] === '') re.lastIndex = advance(s, re.lastIndex, re.unicode || re.flags.includes('v'));
   }
   re.lastIndex = 0;
   return found.length > 0 ? found : null;

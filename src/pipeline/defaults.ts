@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DefaultEntry } from '../config/message-handler.js';
 import type { Row, User } from '../types.js';
-import { then, type MaybePromise } from './maybe-async.js';
+import { andThen, type MaybePromise } from './maybe-async.js';
 
 /** 22-character URL-safe base64 of a random UUIDv4 (Gramex's id format). */
 export function newId(): string {
@@ -52,7 +52,7 @@ function run(msg: Row, entries: readonly DefaultEntry[], handler: ExprHandler, i
     const v = expr({ msg, handler });
     if (v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function') {
       const next = i + 1;
-      return then(v as Promise<unknown>, (value) => {
+      return andThen(v as Promise<unknown>, (value) => {
         msg[key] = value;
         return run(msg, entries, handler, next);
       });

@@ -11,17 +11,6 @@ export function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 /** Calls `fn` with the value now if it is not a promise, else when it resolves. */
-export function then<T, U>(value: MaybePromise<T>, fn: (v: T) => MaybePromise<U>): MaybePromise<U> {
+export function andThen<T, U>(value: MaybePromise<T>, fn: (v: T) => MaybePromise<U>): MaybePromise<U> {
   return isThenable(value) ? (value as Promise<T>).then(fn) : fn(value as T);
-}
-
-/** Runs `steps` in order, each after the previous one settled. Synchronous while every step is. */
-export function series(steps: readonly (() => unknown)[], i = 0): MaybePromise<void> {
-  for (; i < steps.length; i++) {
-    const r = steps[i]!();
-    if (isThenable(r)) {
-      const next = i + 1;
-      return (r as Promise<unknown>).then(() => series(steps, next));
-    }
-  }
 }

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { WriteRequest } from '../store/store.js';
 import type { Method, Row } from '../types.js';
 import { applyDefaults, builtinDefaults, type ExprHandler } from './defaults.js';
-import { then, type MaybePromise } from './maybe-async.js';
+import { andThen, type MaybePromise } from './maybe-async.js';
 import { normalize } from './normalize.js';
 import type { Message } from './parse.js';
 
@@ -42,15 +42,15 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
       delete msg.timestamp;
     }
     const defaulted = applyDefaults(msg, method === 'POST' ? builtins : [], cfg.defaults[method], handler);
-    const prepared = then(defaulted, () => (prepare ? prepare({ msg, handler }) : undefined));
-    return then(prepared, () => {
+    const prepared = andThen(defaulted, () => (prepare ? prepare({ msg, handler }) : undefined));
+    return andThen(prepared, () => {
       msg._method = method; // prepare may not turn a POST into a DELETE behind the checks' back
       const { id, values } = normalize(msg, columns);
       const req: WriteRequest = { method, id, values, userId: handler.current_user?.id ?? null, editAny };
       const base: Row = method === 'DELETE' ? { _method: method, id } : msg;
       const frame = modify ? structuredClone(base) : base;
       const modified = modify ? modify({ msg: frame, handler }) : undefined;
-      return then(modified, () => {
+      return andThen(modified, () => {
         if (alert) {
           try {
             const mail = renderAlert(alert, method, frame, { name, current_user: handler.current_user });

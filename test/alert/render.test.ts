@@ -107,13 +107,14 @@ describe('renderAlert', () => {
     expect(mail.html).toBe('<h1>News</h1>\n<p><strong>&lt;script&gt;x&lt;/script&gt;</strong></p>\n');
   });
 
-  it('renders bodyfile, htmlfile and markdownfile relative to the YAML folder', () => {
+  it('renders bodyfile, htmlfile, markdownfile and includes relative to the YAML folder', () => {
     fs.mkdirSync(path.join(tmp.dir, 'mail'));
-    fs.writeFileSync(path.join(tmp.dir, 'mail/body.txt'), 'Text: {{ body }}');
+    fs.writeFileSync(path.join(tmp.dir, 'mail/body.txt'), 'Text: {{ body }}{% include "mail/footer.txt" %}');
+    fs.writeFileSync(path.join(tmp.dir, 'mail/footer.txt'), ' -- {{ handler.name }}');
     fs.writeFileSync(path.join(tmp.dir, 'mail/body.html'), '<i>{{ body }}</i>');
     fs.writeFileSync(path.join(tmp.dir, 'mail/en.md'), '_{{ body }}_');
     const a = ok({ to: 'a@b.c', bodyfile: 'mail/body.txt', htmlfile: 'mail/body.html' });
-    expect(renderAlert(a, 'POST', { body: '<x>' }, handler)).toMatchObject({ text: 'Text: <x>', html: '<i>&lt;x&gt;</i>' });
+    expect(renderAlert(a, 'POST', { body: '<x>' }, handler)).toMatchObject({ text: 'Text: <x> -- chat', html: '<i>&lt;x&gt;</i>' });
     const b = ok({ to: 'a@b.c', markdownfile: 'mail/{{ lang }}.md' });
     expect(renderAlert(b, 'POST', { body: 'hi', lang: 'en' }, handler)!.html).toBe('<p><em>hi</em></p>\n');
   });

@@ -138,7 +138,7 @@ describe.each(MOUNTS)('MessageHandler over %s', (kind) => {
     const a = await connect('/chat?topic=t4');
     a.send({ body: 'keep', topic: 't4' });
     await a.next((f) => f.body === 'keep');
-    const count = rows('SELECT COUNT(*) AS n FROM chat')[0]!.n;
+    const count = Number(rows("SELECT COUNT(*) AS n FROM chat")[0]!.n);
     const cases: [Frame, string][] = [
       [{ _method: 'PUT', body: 'all' }, 'MH_ERR_MSG_MISSING_ID'],
       [{ _method: 'PUT', id: '', body: 'all' }, 'MH_ERR_MSG_MISSING_ID'],
@@ -157,7 +157,7 @@ describe.each(MOUNTS)('MessageHandler over %s', (kind) => {
 
   it('answers each bad frame with an _error naming the problem, stores nothing, and keeps the socket open', async () => {
     const a = await connect('/chat?topic=t5');
-    const count = rows('SELECT COUNT(*) AS n FROM chat')[0]!.n;
+    const count = Number(rows("SELECT COUNT(*) AS n FROM chat")[0]!.n);
     const bad: [unknown, string][] = [
       ['{not json', 'MH_ERR_MSG_NOT_JSON'],
       ['[1,2]', 'MH_ERR_MSG_NOT_OBJECT'],
@@ -181,7 +181,7 @@ describe.each(MOUNTS)('MessageHandler over %s', (kind) => {
 
   it('closes with 1009 on a frame over max_message_bytes and stores nothing', async () => {
     const a = await connect('/chat');
-    const count = rows('SELECT COUNT(*) AS n FROM chat')[0]!.n;
+    const count = Number(rows("SELECT COUNT(*) AS n FROM chat")[0]!.n);
     a.send({ body: 'x'.repeat(4096) });
     await a.waitClose();
     expect(a.closeCode).toBe(1009);

@@ -1,0 +1,94 @@
+/**
+ * @module expr/parse
+ * jsep, configured once for msghub's expression grammar, and the one function that parses. The plugins are
+ * registered when this module loads (jsep keeps them globally and ignores a second registration by name).
+ * Parsing happens only at compile time; `parseCount()` lets tests prove that evaluations never parse again.
+ */
+
+import jsep from 'jsep';
+import arrow from '@jsep-plugin/arrow';
+import assignment from '@jsep-plugin/assignment';
+import object from '@jsep-plugin/object';
+import regex from '@jsep-plugin/regex';
+import spread from '@jsep-plugin/spread';
+import template from '@jsep-plugin/template';
+import ternary from '@jsep-plugin/ternary';
+import { budget, syntax } from './fail.js';
+import { MAX_NESTING, MAX_SOURCE_LENGTH } from './limits.js';
+
+/** A jsep AST node. jsep types its nodes loosely; the compiler narrows them by `type`. */
+export type Node = jsep.Expression;
+
+/**
+ * jsep accepts expressions written side by side (`a b` is a compound of two), which would make a missing `;`
+ * silently change meaning. This plugin refuses an expression that starts right after the end of another one.
+ */
+const separators = {
+  name: 'msghub-separators',
+  // jsep calls init(jsep) with jsep as the argument; its typings say `this`, hence the cast below.
+  init(j: typeof jsep): void {
+    j.hooks.add('gobble-expression', function requireSeparator(this: jsep.HookScope) {
+      let i = this.index - 1;
+      while (i >= 0 && /\s/.test(this.expr[i]!)) i--;
+      if (i >= 0 && /[\w$)\]}'"`]/.test(this.expr[i]!)) {
+        const at = this.index;
+        this.gobbleSpaces();
+        if (this.index < this.expr.length && this.code !== 59 && this.code !== 44 && this.code !== 41 && this.code !== 125 && this.code !== 93) {
+          this.throwError('Expected ";" between expressions');
+        }
+        this.index = at;
+      }
+    });
+  },
+} as unknown as jsep.IPlugin;
+
+jsep.plugins.register(ternary, arrow, assignment, object, regex, spread, template, separators);
+if (!('typeof' in jsep.unary_ops)) jsep.addUnaryOp('typeof');
+
+let parses = 0;
+
+/** How many times `parseExpression` ran in this process (for tests that prove compile-once). */
+export function parseCount(): number {
+  return parses;
+}
+
+/**
+ * Parses one expression. Errors carry the 1-based column jsep stopped at. Oversized or over-nested sources are
+ * refused before jsep sees them: its plugins walk the tree recursively, so depth would cost time and stack.
+ */
+export function parseExpression(source: string, path: string): Node {
+  parses++;
+  if (typeof source !== 'string') return syntax(path, 1, `expected an expression string, got ${typeof source}`);
+  if (source.length > MAX_SOURCE_LENGTH) budget(path, `an expression of ${source.length} characters (the limit is ${MAX_SOURCE_LENGTH})`);
+  const depth = nesting(source);
+  if (depth > MAX_NESTING) budget(path, `brackets nested ${depth} deep (the limit is ${MAX_NESTING})`);
+  if (source.trim() === '') return syntax(path, 1, 'empty expression');
+  try {
+    return jsep(source);
+  } catch (err) {
+    if (err instanceof RangeError) return budget(path, 'expression nested too deeply');
+    const e = err as { index?: unknown; description?: unknown; message?: unknown };
+    const column = typeof e.index === 'number' ? e.index + 1 : 1;
+    return syntax(path, column, String(e.description ?? e.message));
+  }
+}
+
+/** Deepest (, [, { or ${ nesting outside string literals: an upper bound of the parser's recursion. */
+function nesting(source: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote = '';
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = '';
+      else if (quote === '`' && c === '$' && source[i + 1] === '{') max = Math.max(max, ++depth);
+      continue;
+    }
+    if (c === "'" || c === '"' || c === '`') quote = c;
+    else if (c === '(' || c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ')' || c === ']' || c === '}') depth--;
+  }
+  return max;
+}
