@@ -20,6 +20,12 @@ export class Connection implements Subscriber {
   /** Tail of this connection's message chain: a connection's messages are processed strictly in order. */
   private tail: Promise<void> | null = null;
   unsubscribe: (() => void) | null = null;
+  /** Durable delivery: the user whose position this connection advances (null when not durable). */
+  durableUser: string | null = null;
+  /** Durable delivery: events sent and not yet acknowledged, in send order. */
+  readonly unacked: { payload: Payload; sentAt: number }[] = [];
+  /** Called for every event frame sent (durable delivery tracks them). */
+  onSent: ((payload: Payload) => void) | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -29,14 +35,23 @@ export class Connection implements Subscriber {
 
   deliver(payload: Payload, event: StoredEvent): void {
     if (this.buffer) this.buffer.push({ payload, seq: event.seq });
-    else this.socket.send(payload);
+    else this.emit(payload);
   }
 
-  /** Ends replay: sends the live events that arrived meanwhile and were not already part of the history. */
-  goLive(historySeq: number): void {
+  /** Sends an event frame (live or replayed). */
+  emit(payload: Payload): void {
+    this.socket.send(payload);
+    this.onSent?.(payload);
+  }
+
+  /**
+   * Ends replay: sends the live events that arrived meanwhile and were not already part of the replay
+   * (direct messages, which have no sequence number, always pass).
+   */
+  goLive(replayedUpTo: number): void {
     const pending = this.buffer ?? [];
     this.buffer = null;
-    for (const { payload, seq } of pending) if (seq > historySeq) this.socket.send(payload);
+    for (const { payload, seq } of pending) if (seq === 0 || seq > replayedUpTo) this.emit(payload);
   }
 
   /**

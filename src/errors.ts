@@ -68,6 +68,8 @@ export const catalog = {
   MH_ERR_AUTH_REQUIRED: spec('Authentication required', 401, CloseCode.Unauthorized),
   MH_ERR_AUTH_FORBIDDEN: spec('Forbidden: %s', 403, CloseCode.Forbidden),
   MH_ERR_RATE_LIMITED: spec('Too many messages: %s', 429, CloseCode.TooManyRequests),
+  MH_ERR_AUTH_EXPIRED: spec('Token expired; send {"_auth": <token>} before it expires to stay connected', 401, CloseCode.Unauthorized),
+  MH_ERR_TOO_MANY_CONNECTIONS: spec('Too many connections: %s', 429, CloseCode.TooManyRequests),
 
   // ── delivery ──
   MH_ERR_SLOW_CONSUMER: spec('Send queue passed %s bytes; reconnect to resume', 503, CloseCode.SlowConsumer),

@@ -10,8 +10,10 @@
  */
 import type { MessageHandlerConfig } from './config/message-handler.js';
 import { Connection } from './connection.js';
+import { Durable } from './durable.js';
 import { MhError, toMhError } from './errors.js';
 import { parseFilter, projectRow } from './filter/index.js';
+import { sendEventsSince, sendHistory } from './replay.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
 import type { ExprHandler } from './pipeline/defaults.js';
@@ -25,10 +27,18 @@ import type { Args, Row, User } from './types.js';
 /** Query parameters that steer the transport, never filters. */
 export const RESERVED_ARGS: ReadonlySet<string> = new Set(['_since', '_wait', 'access_token', '_format']);
 
+/** How often the event record is pruned to its retention bounds (1 minute). */
+const PRUNE_INTERVAL_MS = 60_000;
 /** The most writes committed in one transaction; a turn with more is split. */
 const MAX_BATCH = 1000;
-/** History rows sent per event-loop turn, so a large replay never stalls live fan-out to others. */
-const REPLAY_PAGE = 256;
+
+/** Parses `_since` (a sequence number). undefined when absent. */
+export function parseSince(values: string[] | undefined): number | undefined {
+  if (!values || values.length === 0) return undefined;
+  const v = values[values.length - 1]!;
+  if (!/^\d{1,15}$/.test(v)) throw new MhError('MH_ERR_FILTER_VALUE', ['_since', `${JSON.stringify(v)} is not a sequence number`]);
+  return Number(v);
+}
 
 /** What a transport knows about who is connecting. */
 export interface ConnectionInfo {
@@ -61,6 +71,9 @@ export class MessageHandler {
   private inflightDone: (() => void) | null = null;
   /** Called after each committed batch (e.g. to wake the alert worker). */
   onCommit: ((events: number) => void) | null = null;
+  /** At-least-once delivery state (kwargs `durable: true`). */
+  private readonly durable: Durable | null;
+  private readonly pruner: NodeJS.Timeout;
 
   constructor(
     readonly config: MessageHandlerConfig,
@@ -70,6 +83,13 @@ export class MessageHandler {
     this.name = config.name;
     this.columnNames = [...config.columns.keys()];
     this.run = createPipeline(config, log);
+    this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
+    // The event record is bounded by age and count (kwargs `retention`); resume beyond it falls back to history.
+    const prune = (): void =>
+      void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
+    this.pruner = setInterval(prune, PRUNE_INTERVAL_MS);
+    this.pruner.unref();
+    setImmediate(prune);
   }
 
   /**
@@ -95,6 +115,7 @@ export class MessageHandler {
       // `open` may rewrite args: what it sets is the filter, whatever the query string said.
       if (this.config.open) await this.config.open({ args, handler: scope });
       conn.filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });
+      parseSince(info.args._since);
     } catch (err) {
       const e = toMhError(err);
       if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.name}: open failed`, err);
@@ -105,16 +126,7 @@ export class MessageHandler {
     this.connections.add(conn);
     conn.unsubscribe = this.hub.subscribe(conn);
     try {
-      // Capture the sequence before querying: live events committed after it are buffered by the connection
-      // and sent after the history, those at or before it are already in the history.
-      const historySeq = this.store.lastSeq;
-      const rows = this.config.historyLimit > 0 ? await this.store.history(conn.filter, this.config.historyLimit) : [];
-      for (let i = 0; i < rows.length; i++) {
-        if (!socket.isOpen) break;
-        socket.send(Payload.of(conn.filter.columns ? projectRow(rows[i]!, conn.filter, ['_seq']) : rows[i]));
-        if (i % REPLAY_PAGE === REPLAY_PAGE - 1) await new Promise<void>((r) => setImmediate(r));
-      }
-      conn.goLive(historySeq);
+      await this.replay(conn, info);
     } catch (err) {
       this.log('error', `url:${this.name}: history failed`, err);
       conn.sendError(toMhError(err));
@@ -125,8 +137,33 @@ export class MessageHandler {
     return conn;
   }
 
+  /**
+   * Sends what comes before live events: the events since `_since` (or since a durable user's acknowledged
+   * position), or else the history. Live events that arrive meanwhile wait in the connection and are released
+   * by `goLive` with no gap and no duplicate.
+   */
+  private async replay(conn: Connection, info: ConnectionInfo): Promise<void> {
+    const user = info.user?.id ?? null;
+    if (this.durable && user !== null) {
+      conn.durableUser = user;
+      conn.onSent = (payload) => this.durable!.sent(conn, payload);
+      this.durable.attach(conn);
+    }
+    let since = parseSince(info.args._since);
+    if (since === undefined && conn.durableUser !== null) since = (await this.durable!.cursor(conn.durableUser)) ?? undefined;
+    if (since !== undefined) {
+      const r = await sendEventsSince(conn.socket, this.store, conn.filter, since, conn.onSent ?? undefined);
+      if (r.ok) return conn.goLive(r.snapshot);
+      // Older than the event record keeps (or from another database): say so, then send history.
+      conn.socket.send(Payload.of({ _reset: { since, oldest: r.oldest, seq: r.snapshot } }));
+    }
+    const snapshot = this.config.historyLimit > 0 ? await sendHistory(conn.socket, this.store, conn.filter, this.config.historyLimit) : this.store.lastSeq;
+    conn.goLive(snapshot);
+  }
+
   /** The transport saw the connection close. */
   disconnect(conn: Connection): void {
+    this.durable?.detach(conn);
     conn.unsubscribe?.();
     conn.unsubscribe = null;
     this.connections.delete(conn);
@@ -144,6 +181,8 @@ export class MessageHandler {
     }
     const ref = msg._ref;
     delete msg._ref;
+    if (Object.hasOwn(msg, '_ack')) return this.acknowledge(conn, msg._ack, ref);
+    if (msg._direct === true) return this.direct(conn, msg, ref);
     this.inflight++;
     conn.serial(() => {
       let result;
@@ -159,6 +198,40 @@ export class MessageHandler {
           this.settle();
           conn.fail(err, ref);
         });
+      }
+    });
+  }
+
+  /** `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. */
+  private acknowledge(conn: Connection, seq: unknown, ref: unknown): void {
+    if (!this.durable || conn.durableUser === null) {
+      return conn.sendError(new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Acknowledgements need durable: true and a logged-in user' }), ref);
+    }
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+      return conn.sendError(new MhError('MH_ERR_MSG_REJECTED', [], { message: '_ack must be a sequence number' }), ref);
+    }
+    this.durable.ack(conn, conn.durableUser, seq);
+  }
+
+  /**
+   * `_direct: true`: delivered live to matching subscribers through the same pipeline, but never stored and
+   * without a sequence number (typing indicators and other ephemeral traffic).
+   */
+  private direct(conn: Connection, msg: Message, ref: unknown): void {
+    if (!this.config.direct) {
+      return conn.sendError(new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Direct messages are not enabled on this handler' }), ref);
+    }
+    conn.serial(() => {
+      try {
+        return andThen(this.run(msg, conn.scope), ({ method, req, frame }) => {
+          const row: Row = {};
+          for (const c of this.columnNames) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
+          row.id = req.id;
+          this.hub.publish({ seq: 0, method, id: req.id, before: null, after: row, changed: [] }, frame);
+          if (ref !== undefined) conn.socket.send(Payload.of({ _ack: null, _ref: ref, id: req.id }));
+        });
+      } catch (err) {
+        conn.fail(err, ref);
       }
     });
   }
@@ -277,6 +350,8 @@ export class MessageHandler {
     const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
     await Promise.race([drained, timeout]);
     clearTimeout(timer);
+    clearInterval(this.pruner);
+    await this.durable?.close();
     for (const conn of this.connections) conn.socket.close(1001, 'Server is shutting down');
     this.connections.clear();
   }

@@ -13,6 +13,10 @@ export const HANDLER_DEFAULTS = {
   edit: 'owner' as 'owner' | 'any',
   /** Most filter conditions one subscription may have. */
   max_filter_args: 64,
+  /** Durable delivery: an event not acknowledged within this many seconds is sent again. */
+  ack_timeout: 30,
+  /** The event record (what `_since` can resume from) keeps at most `count` events and none older than `age` seconds (7 days). */
+  retention: { count: 100_000, age: 7 * 24 * 3600 },
 } as const;
 
 export const SERVER_DEFAULTS = {

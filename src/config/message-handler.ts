@@ -10,6 +10,7 @@ import { MhError } from '../errors.js';
 import { compileExpression, type CompiledExpr } from '../expr/index.js';
 import { parseColumn, withBuiltins, SEQ_COLUMN } from '../store/columns.js';
 import { parseDbUrl, type DbTarget } from '../store/db-url.js';
+import type { Retention } from '../store/store.js';
 import type { Logger } from '../log.js';
 import { METHODS, type ColumnDef, type Method } from '../types.js';
 import { HANDLER_DEFAULTS } from './defaults.js';
@@ -38,6 +39,13 @@ export interface MessageHandlerConfig {
   /** Author defaults per method, in YAML order (built-in POST defaults are applied by the pipeline). */
   defaults: Readonly<Record<Method, readonly DefaultEntry[]>>;
   alert: CompiledAlert | null;
+  /** At-least-once delivery per authenticated user. */
+  durable: boolean;
+  ackTimeoutMs: number;
+  /** Whether `_direct: true` frames (live only, never stored) are allowed. */
+  direct: boolean;
+  /** Bounds of the event record that resume reads. */
+  retention: Retention;
 }
 
 const KWARGS = new Set([
@@ -54,6 +62,10 @@ const KWARGS = new Set([
   'modify',
   'message_default',
   'alert',
+  'durable',
+  'ack_timeout',
+  'direct',
+  'retention',
 ]);
 
 export interface CompileContext {
@@ -173,6 +185,38 @@ export function compileMessageHandler(
     }
   }
 
+  const bool = (key: string, dflt: boolean): boolean => {
+    const v = kw[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') issue(`.${key}`, 'must be true or false');
+    return v === true;
+  };
+  const durable = bool('durable', false);
+  const direct = bool('direct', false);
+  const seconds = (sub: string, v: unknown, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
+      issue(sub, 'must be a positive number of seconds');
+      return dflt;
+    }
+    return v * 1000;
+  };
+  const ackTimeoutMs = seconds('.ack_timeout', kw.ack_timeout, HANDLER_DEFAULTS.ack_timeout * 1000);
+  const retention: Retention = { maxCount: HANDLER_DEFAULTS.retention.count, maxAgeMs: HANDLER_DEFAULTS.retention.age * 1000 };
+  if (kw.retention !== undefined) {
+    const r = kw.retention;
+    if (!r || typeof r !== 'object' || Array.isArray(r)) issue('.retention', 'must be a mapping {count, age}');
+    else {
+      const { count, age, ...rest } = r as Record<string, unknown>;
+      for (const k of Object.keys(rest)) issue(`.retention.${k}`, 'unknown key (use count, age)');
+      if (count !== undefined) {
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) issue('.retention.count', 'must be an integer ≥ 1');
+        else retention.maxCount = count;
+      }
+      retention.maxAgeMs = seconds('.retention.age', age, retention.maxAgeMs);
+    }
+  }
+
   let alert: CompiledAlert | null = null;
   if (kw.alert !== undefined) {
     const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services, log: ctx.log });
@@ -199,6 +243,10 @@ export function compileMessageHandler(
       modify,
       defaults,
       alert,
+      durable,
+      ackTimeoutMs,
+      direct,
+      retention,
     },
   };
 }

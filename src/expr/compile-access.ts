@@ -43,21 +43,11 @@ export function rootName(n: Node): string {
 
 /**
  * The object part of a member access or method call. Inside a chain, members and calls are compiled as chain
- * links (they may yield the short-circuit marker); a module name is allowed here, as the root of `mod.x`.
+ * links (they may yield the short-circuit marker).
  */
 export function compileChainObject(n: Node, lex: Lex): C {
   if (n.type === 'MemberExpression') return compileMember(n, lex, false);
   if (n.type === 'CallExpression') return compileCall(n, lex, false);
-  if (n.type === 'Identifier') {
-    const ref = resolve(n.name as string, lex);
-    if (ref.kind === 'module') {
-      const ns = ref.ns;
-      return node((cx) => {
-        step(cx);
-        return ns;
-      }, true, false);
-    }
-  }
   return compileNode(n, lex);
 }
 
@@ -67,6 +57,7 @@ export function compileMember(n: Node, lex: Lex, top: boolean): C {
   if (objNode.type === 'Identifier') {
     const ref = resolve(objNode.name as string, lex);
     if (ref.kind === 'helper') return helperMember(n, objNode.name as string, ref.ns?.consts, lex);
+    if (ref.kind === 'module') return moduleMember(n, ref.name, ref.ns, lex);
   }
   const obj = compileChainObject(objNode, lex);
   const optional = n.optional === true;
@@ -110,6 +101,27 @@ function helperMember(n: Node, name: string, consts: ReadonlyMap<string, unknown
     }, false, false);
   }
   return forbidden(lex.path, `${name}.${key ?? '[…]'} as a value (helpers can only be called)`);
+}
+
+/**
+ * `mod.NAME`: an export of a trusted module, read-only. Exports are read with a plain get because module
+ * loaders may define them as accessors (live bindings; vitest's runner does); functions are still refused.
+ */
+function moduleMember(n: Node, name: string, ns: Readonly<Record<string, unknown>>, lex: Lex): C {
+  const key = staticKey(n, lex);
+  if (key === undefined || n.optional) return forbidden(lex.path, `a computed or optional member of the module "${name}"`);
+  if (typeof exportOf(ns, String(key)) === 'function') return forbidden(lex.path, `${name}.${key} as a value (call it: ${name}.${key}(…))`);
+  return node((cx) => {
+    step(cx);
+    const v = exportOf(ns, String(key));
+    if (typeof v === 'function') return forbidden(cx.path, `${name}.${key} as a value (call it: ${name}.${key}(…))`);
+    return v;
+  }, true, false);
+}
+
+/** An own export of a module namespace (data or live-binding accessor), or undefined. */
+export function exportOf(ns: object, key: string): unknown {
+  return Object.hasOwn(ns, key) ? (ns as Record<string, unknown>)[key] : undefined;
 }
 
 interface Target {

@@ -15,7 +15,7 @@
 import { after, evalAll, isThenable, map, Pending } from './async.js';
 import { toKey } from './access.js';
 import { Callback } from './callback.js';
-import { compileChainObject, rootName, staticKey } from './compile-access.js';
+import { compileChainObject, exportOf, rootName, staticKey } from './compile-access.js';
 import { compileNode, compileValue } from './compile.js';
 import { checkArray, step, type Ctx, type Run } from './context.js';
 import { MhError } from '../errors.js';
@@ -109,8 +109,7 @@ function moduleFunction(callee: Node, lex: Lex): ModuleFn | null {
   let value: unknown = ref.ns;
   for (const key of keys) {
     self = value;
-    const d = typeof value === 'object' || typeof value === 'function' ? Object.getOwnPropertyDescriptor(value, key) : undefined;
-    value = d && 'value' in d ? d.value : undefined;
+    value = (typeof value === 'object' || typeof value === 'function') && value !== null ? exportOf(value, key) : undefined;
   }
   if (typeof value !== 'function') return forbidden(lex.path, `${label} (module "${ref.name}" exports no such function)`);
   return { fn: value as ModuleFn['fn'], self, label };

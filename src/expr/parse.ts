@@ -13,11 +13,18 @@ import regex from '@jsep-plugin/regex';
 import spread from '@jsep-plugin/spread';
 import template from '@jsep-plugin/template';
 import ternary from '@jsep-plugin/ternary';
+import { repairAssociativity } from './associativity.js';
 import { budget, syntax } from './fail.js';
 import { MAX_NESTING, MAX_SOURCE_LENGTH } from './limits.js';
 
 /** A jsep AST node. jsep types its nodes loosely; the compiler narrows them by `type`. */
 export type Node = jsep.Expression;
+
+/** JavaScript keywords that jsep would read as plain names followed by another expression. */
+const KEYWORDS: ReadonlySet<string> = new Set([
+  'new', 'delete', 'void', 'in', 'instanceof', 'function', 'class', 'await', 'async', 'yield', 'return', 'var', 'let',
+  'const', 'import', 'export', 'throw', 'try', 'if', 'for', 'while', 'do', 'with', 'debugger', 'of',
+]);
 
 /**
  * jsep accepts expressions written side by side (`a b` is a compound of two), which would make a missing `;`
@@ -34,7 +41,10 @@ const separators = {
         const at = this.index;
         this.gobbleSpaces();
         if (this.index < this.expr.length && this.code !== 59 && this.code !== 44 && this.code !== 41 && this.code !== 125 && this.code !== 93) {
-          this.throwError('Expected ";" between expressions');
+          const before = /[\w$]+$/.exec(this.expr.slice(0, i + 1))?.[0] ?? '';
+          const next = /^[\w$]+/.exec(this.expr.slice(this.index))?.[0] ?? '';
+          const word = KEYWORDS.has(before) ? before : KEYWORDS.has(next) ? next : '';
+          this.throwError(word ? `"${word}" is not supported` : 'Expected ";" between expressions');
         }
         this.index = at;
       }
@@ -42,7 +52,24 @@ const separators = {
   },
 } as unknown as jsep.IPlugin;
 
-jsep.plugins.register(ternary, arrow, assignment, object, regex, spread, template, separators);
+/** Nodes written in parentheses, for `repairAssociativity` (jsep's AST does not record them). */
+let parens = new WeakSet<object>();
+
+/** Parses `( … )` exactly as jsep does, remembering the node the parentheses enclose. */
+const groups = {
+  name: 'msghub-groups',
+  init(j: typeof jsep): void {
+    j.hooks.add('gobble-token', function markGroup(this: jsep.HookScope, env: { node?: jsep.Expression }) {
+      if (this.code !== 40) return; // (
+      const inner = this.gobbleGroup() as jsep.Expression | false;
+      if (!inner) this.throwError('Unexpected ")"');
+      parens.add(inner);
+      env.node = this.gobbleTokenProperty(inner);
+    });
+  },
+} as unknown as jsep.IPlugin;
+
+jsep.plugins.register(ternary, arrow, assignment, object, regex, spread, template, separators, groups);
 if (!('typeof' in jsep.unary_ops)) jsep.addUnaryOp('typeof');
 
 let parses = 0;
@@ -63,8 +90,9 @@ export function parseExpression(source: string, path: string): Node {
   const depth = nesting(source);
   if (depth > MAX_NESTING) budget(path, `brackets nested ${depth} deep (the limit is ${MAX_NESTING})`);
   if (source.trim() === '') return syntax(path, 1, 'empty expression');
+  parens = new WeakSet();
   try {
-    return jsep(source);
+    return repairAssociativity(jsep(source), parens);
   } catch (err) {
     if (err instanceof RangeError) return budget(path, 'expression nested too deeply');
     const e = err as { index?: unknown; description?: unknown; message?: unknown };

@@ -58,6 +58,7 @@ export function regexHazard(source: string, flags: string): string | null {
       if (m) i += m[0].length;
     } else if (c === ')') {
       const g = stack.length > 1 ? stack.pop()! : root;
+      if (!g.started && g.firsts.length > 0) g.firsts.push(null); // `(a|)`: a trailing empty alternative
       if (g.quantified) top().quantified = true;
       st.last = g;
     } else if (c === '|') {
@@ -98,7 +99,6 @@ function braceMax(source: string, i: number): number | null {
 /** An alternation is safe to repeat when every branch starts with a distinct literal character. */
 function overlaps(g: Group): boolean {
   if (g.firsts.length < 2) return false;
-  if (!g.started) return true; // trailing empty alternative
   const seen = new Set<string>();
   for (const f of g.firsts) {
     if (f === null || seen.has(f)) return true;

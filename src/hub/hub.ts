@@ -75,12 +75,12 @@ export class Hub {
       if (!matches(group.predicate, event)) continue;
       let payload: Payload;
       if (group.projection === '') {
-        payload = full ??= Payload.of(frame);
+        payload = full ??= Payload.of(frame, event.seq);
       } else {
         projected ??= new Map();
         let p = projected.get(group.projection);
         if (!p) {
-          p = Payload.of(projectRow(frame, group.filter, LIVE_KEEP));
+          p = Payload.of(projectRow(frame, group.filter, LIVE_KEEP), event.seq);
           projected.set(group.projection, p);
         }
         payload = p;

@@ -76,3 +76,18 @@ export function createEventsTable(knex: Knex): Knex.SchemaBuilder {
     t.primary(['tbl', 'seq']);
   });
 }
+
+/** Durable subscriptions: each user's acknowledged position per handler. */
+export const CURSORS_TABLE = 'msghub_cursors';
+
+/** The statements that create the cursor table. */
+export function createCursorsTable(knex: Knex): Knex.SchemaBuilder {
+  return knex.schema.createTable(CURSORS_TABLE, (t) => {
+    t.string('tbl', 128).notNullable();
+    t.string('handler', 128).notNullable();
+    t.string('user_id', 191).notNullable();
+    t.bigInteger('seq').notNullable();
+    t.string('updated', 32).notNullable();
+    t.primary(['tbl', 'handler', 'user_id']);
+  });
+}

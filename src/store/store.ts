@@ -2,14 +2,17 @@
  * @module store/store
  * The Store contract: one SQL table of messages plus its event record.
  *
- * Ordering contract (the hub and resume rely on it):
- * - `write()` calls are serialized by the caller (one writer per handler table); within one call the requests
- *   are applied in array order, in ONE transaction, and each applied request gets the next sequence number.
- *   Sequence numbers are assigned in commit order and never reused, so subscribers that see events in `seq`
+ * Ordering contract (the hub, replay and resume rely on it):
+ * - `write()` calls are serialized (by the store itself); within one call the requests are applied in array
+ *   order, in ONE transaction, and each applied request gets the next sequence number. Sequence numbers are
+ *   assigned in commit order, are gapless per table and never reused, so subscribers that see events in `seq`
  *   order see the commit order.
  * - A request that fails (not found, forbidden, constraint) leaves nothing behind (it runs in its own savepoint)
  *   and does not consume a sequence number; the others in the batch still commit.
- * - `history()` returns rows ordered as documented in docs/protocol.md and never more than `limit` rows.
+ * - A row's `_seq` is the sequence number of the last event that wrote it (its POST or latest PUT). History is
+ *   ordered by it, so history is in commit order of the rows' current state.
+ * - `replay()` reads one consistent snapshot and reports the sequence number it reflects: every event with a
+ *   higher number happened after the snapshot, every other one is in it.
  */
 import type { Knex } from 'knex';
 import type { MhError } from '../errors.js';
@@ -47,6 +50,12 @@ export interface StoredEvent {
 
 export type WriteResult = { ok: true; event: StoredEvent } | { ok: false; error: MhError };
 
+/** How long the event record keeps events (for resume). Whichever bound is hit first prunes. */
+export interface Retention {
+  maxCount: number;
+  maxAgeMs: number;
+}
+
 export interface Store {
   readonly client: DbClient;
   readonly table: string;
@@ -58,8 +67,24 @@ export interface Store {
   init(): Promise<void>;
   /** Applies the requests in one transaction. See the ordering contract above. */
   write(batch: readonly WriteRequest[]): Promise<WriteResult[]>;
-  /** Rows matching the filter (with `_seq`), at most `limit`, in the documented history order. */
+  /**
+   * Streams the rows matching the filter (with `_seq`), at most `limit`, oldest first (or in `_sort` order), in
+   * pages, from one consistent snapshot; awaits `onPage` between pages so a big replay never blocks the event
+   * loop. Resolves with the sequence number the snapshot reflects.
+   */
+  replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number>;
+  /** All of `replay` at once (HTTP reads, tests). */
   history(filter: Filter, limit: number): Promise<Row[]>;
+  /** Events with `seq > after`, oldest first, at most `limit`. */
+  eventsSince(after: number, limit: number): Promise<StoredEvent[]>;
+  /** The oldest sequence number still in the event record (lastSeq + 1 when it is empty). */
+  oldestSeq(): Promise<number>;
+  /** Deletes events beyond the retention bounds; returns how many. */
+  prune(retention: Retention): Promise<number>;
+  /** A durable subscriber's acknowledged position (null if it never acknowledged). */
+  getCursor(handler: string, user: string): Promise<number | null>;
+  /** Moves a durable subscriber's position forward (never backward). */
+  setCursor(handler: string, user: string, seq: number): Promise<void>;
   /** A knex instance connected to the same database (for the alert outbox and tools). */
   knex(): Knex;
   close(): Promise<void>;

@@ -12,10 +12,18 @@
 export class Payload {
   /** Transport-specific encodings, computed on first use. */
   readonly encoded = new Map<string, Buffer>();
-  constructor(readonly text: string) {}
+  /**
+   * @param text the frame's JSON
+   * @param seq the event's sequence number, for transports that carry it outside the JSON (SSE `id:`) and
+   *     for acknowledged delivery; 0 for frames that are not events (errors, acks, direct messages)
+   */
+  constructor(
+    readonly text: string,
+    readonly seq = 0,
+  ) {}
 
-  static of(value: unknown): Payload {
-    return new Payload(JSON.stringify(value));
+  static of(value: unknown, seq = 0): Payload {
+    return new Payload(JSON.stringify(value), seq);
   }
 
   /** The encoding for a transport, computed once by `encode` and then shared. */
@@ -39,4 +47,9 @@ export interface Socket {
   close(code: number, reason: string): void;
   /** False once closing or closed: sends are then dropped. */
   readonly isOpen: boolean;
+  /**
+   * Resolves when the frames queued so far have mostly reached the kernel (or the socket closed), so a long
+   * replay can pace itself instead of filling memory or tripping the slow-consumer limit.
+   */
+  drained(): Promise<void>;
 }

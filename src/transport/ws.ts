@@ -111,6 +111,21 @@ export class WsSocket implements Socket {
     }
   }
 
+  drained(): Promise<void> {
+    this.flush();
+    const raw = (this.ws as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (!this.isOpen || !raw || this.ws.bufferedAmount < this.options.maxBufferedBytes / 4) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        raw.off('drain', done);
+        raw.off('close', done);
+        resolve();
+      };
+      raw.on('drain', done);
+      raw.on('close', done);
+    });
+  }
+
   close(code: number, reason: string): void {
     if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;
     this.flush();

@@ -118,7 +118,7 @@ describe.each(MOUNTS)('MessageHandler over %s', (kind) => {
     const put = await a.next((f) => f._method === 'PUT');
     expect(put).toEqual({ _method: 'PUT', id: post.id, body: 'final', _seq: expect.any(Number) });
     const after = rows('SELECT * FROM chat WHERE id = ?', post.id)[0]!;
-    expect(after).toEqual({ ...before, body: 'final' });
+    expect(after).toEqual({ ...before, body: 'final', _seq: put._seq }); // a row's _seq is its last write's
     expect(rows('SELECT COUNT(*) AS n FROM chat WHERE body = ?', 'final')[0]!.n).toBe(1);
   });
 

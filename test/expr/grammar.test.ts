@@ -196,6 +196,16 @@ describe('expression grammar', () => {
       expect(msg).toEqual({ a: 1, b: 2 });
     });
 
+    it('groups assignments, arrows and ** as JavaScript does, parentheses included', () => {
+      const msg: Record<string, unknown> = { xs: [1, 2, 3], total: 0 };
+      expect(evalMsg('msg.xs.forEach(x => msg.total += x); msg.total', msg)).toBe(6);
+      expect(evalMsg('msg.p = 2 ** 3 ** 2; msg.p', msg)).toBe(512);
+      expect(evalMsg('msg.xs.map(x => msg.sq = x ** 2); msg.sq', msg)).toBe(9);
+      expect(evalMsg('(msg.q = 2) ** 3', msg)).toBe(8);
+      expect(msg.q).toBe(2);
+      expect(evalMsg('msg.xs.map(x => msg.xs.map(y => msg.z = x * y)); msg.z', msg)).toBe(9);
+    });
+
     it('increments and decrements, prefix and postfix', () => {
       const msg: Record<string, unknown> = { n: 1 };
       expect(evalMsg('[msg.n++, msg.n, ++msg.n, msg.n--, --msg.n]', msg)).toEqual([1, 2, 3, 3, 1]);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFilter } from '../../src/filter/index.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import { parseDbUrl, type DbTarget } from '../../src/store/db-url.js';
-import { EVENTS_TABLE } from '../../src/store/schema.js';
+import { CURSORS_TABLE, EVENTS_TABLE } from '../../src/store/schema.js';
 import { createStore } from '../../src/store/sql-store.js';
 import type { Store, WriteRequest } from '../../src/store/store.js';
 import type { ColumnDef } from '../../src/types.js';
@@ -66,6 +66,7 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     if (!available) return;
     for (const t of [table, `${table}_old`]) await admin.schema.dropTableIfExists(t);
     await admin(EVENTS_TABLE).whereIn('tbl', [table, `${table}_old`]).delete().catch(() => undefined);
+    await admin(CURSORS_TABLE).whereIn('tbl', [table, `${table}_old`]).delete().catch(() => undefined);
     await admin.destroy();
   });
 
@@ -105,10 +106,11 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(put!.ok && put!.event).toMatchObject({ method: 'PUT', before: { id: 'b', body: 'two' }, after: { id: 'b', body: 'TWO', length: 2 }, changed: ['body', 'length'] });
     const [del] = await s.write([{ method: 'DELETE', id: 'c', values: {}, userId: null, editAny: false }]);
     expect(del!.ok && del!.event).toMatchObject({ method: 'DELETE', before: { id: 'c', body: 'three' }, after: null });
+    // History is in commit order of each row's last write: the edited row moves to the end.
     expect((await s.history(all, 100)).map((x) => [x.id, x.body])).toEqual([
       ['a', 'one'],
-      ['b', 'TWO'],
       ['d', 'four'],
+      ['b', 'TWO'],
     ]);
   });
 
@@ -134,6 +136,8 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(latest).toEqual(every.slice(-2));
     const sorted = await s.history(parseFilter({ _sort: ['-id'], _limit: ['2'] }, COLS), 100);
     expect(sorted.map((x) => x.id)).toEqual(['owned', 'd']);
+    const window = await s.history(parseFilter({ _offset: ['1'], _limit: ['2'] }, COLS), 100);
+    expect(window).toEqual(every.slice(-3, -1));
     const filtered = await s.history(parseFilter({ 'body~': ['o'] }, COLS), 100);
     expect(filtered.map((x) => x.id)).toEqual(['d', 'owned']);
   });
@@ -145,6 +149,59 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(again.lastSeq).toBe(before);
     const [r] = await again.write([post('e', { body: 'five' })]);
     expect(r!.ok && r!.event.seq).toBe(before + 1);
+  });
+
+  it('replays many pages from one snapshot while writes go on, and reports the sequence it reflects', async () => {
+    if (!available) return;
+    const s = await open();
+    const before = await s.history(all, 100_000);
+    const batch = Array.from({ length: 1200 }, (_, i) => post(`bulk${String(i).padStart(5, '0')}`, { body: `bulk ${i}`, length: i }));
+    await s.write(batch);
+    const expected = [...before, ...(await s.history(all, 100_000)).slice(before.length)];
+    const pages: number[] = [];
+    const seen: string[] = [];
+    let wroteDuring = false;
+    const snapshot = await s.replay(all, 100_000, async (rows) => {
+      pages.push(rows.length);
+      seen.push(...rows.map((r) => String(r.id)));
+      if (!wroteDuring) {
+        wroteDuring = true;
+        // A write committed mid-replay is not part of the snapshot (it will arrive as a live event).
+        await s.write([post('during', { body: 'during replay' })]);
+      }
+    });
+    expect(pages.length).toBeGreaterThan(2);
+    expect(seen).toEqual(expected.map((r) => r.id));
+    expect(snapshot).toBe(Math.max(...expected.map((r) => Number(r._seq))));
+    expect(s.lastSeq).toBe(snapshot + 1);
+    // Bounded, newest rows, oldest first, across pages.
+    const last700 = await s.history(parseFilter({ 'length>~': ['0'] }, COLS), 700);
+    expect(last700.map((r) => r.length)).toEqual(Array.from({ length: 700 }, (_, i) => 500 + i));
+  });
+
+  it('reads the event record after a sequence number, and prunes it by count', async () => {
+    if (!available) return;
+    const s = await open();
+    const last = s.lastSeq;
+    const events = await s.eventsSince(last - 3, 10);
+    expect(events.map((e) => e.seq)).toEqual([last - 2, last - 1, last]);
+    expect(events[2]).toMatchObject({ method: 'POST', id: 'during', after: { body: 'during replay' } });
+    expect(await s.oldestSeq()).toBe(1);
+    const pruned = await s.prune({ maxCount: 10, maxAgeMs: 3600_000 });
+    expect(pruned).toBe(last - 10);
+    expect(await s.oldestSeq()).toBe(last - 9);
+  });
+
+  it('keeps a durable cursor per handler and user that only moves forward', async () => {
+    if (!available) return;
+    const s = await open();
+    expect(await s.getCursor('h', 'alice')).toBeNull();
+    await s.setCursor('h', 'alice', 5);
+    await s.setCursor('h', 'alice', 3);
+    await s.setCursor('h', 'bob', 9);
+    expect(await s.getCursor('h', 'alice')).toBe(5);
+    expect(await s.getCursor('h', 'bob')).toBe(9);
+    expect(await s.getCursor('other', 'alice')).toBeNull();
   });
 
   it('adds missing columns to an existing table and keeps its rows', async () => {

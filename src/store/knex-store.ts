@@ -1,0 +1,171 @@
+/**
+ * @module store/knex-store
+ * PostgreSQL and MySQL/MariaDB through knex. Each batch is a transaction, each request a savepoint; replays
+ * read one REPEATABLE READ snapshot page by page.
+ */
+import type { Knex } from 'knex';
+import { MhError } from '../errors.js';
+import type { Filter } from '../filter/index.js';
+import type { Row } from '../types.js';
+import { checkOwnership, constraintError, eventData, rowForPost, rowFromDb } from './apply.js';
+import { BaseStore } from './base-store.js';
+import { SEQ_COLUMN } from './columns.js';
+import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
+import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
+
+export class KnexStore extends BaseStore {
+  /** write() calls run one after another: sequence numbers are assigned from this.seq inside them. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  async init(): Promise<void> {
+    const k = this.builder;
+    await k.transaction(async (trx) => {
+      if (!(await trx.schema.hasTable(this.table))) {
+        await createTable(trx, this.table, this.columns, this.client);
+      } else {
+        const existing = new Set(Object.keys(await trx(this.table).columnInfo()));
+        const missing = this.missingColumns(existing);
+        const addSeq = !existing.has(SEQ_COLUMN);
+        if (missing.length || addSeq) await alterTable(trx, this.table, missing, addSeq, this.client);
+        if (addSeq) await trx(this.table).whereNull(SEQ_COLUMN).update({ [SEQ_COLUMN]: 0 });
+      }
+    });
+    // Shared tables: another handler or process may create them at the same moment; re-check on failure.
+    for (const [name, create] of [
+      [EVENTS_TABLE, createEventsTable],
+      [CURSORS_TABLE, createCursorsTable],
+    ] as const) {
+      if (await k.schema.hasTable(name)) continue;
+      try {
+        await create(k);
+      } catch (err) {
+        if (!(await k.schema.hasTable(name))) throw err;
+      }
+    }
+    const maxEvent = await k(EVENTS_TABLE).where('tbl', this.table).max({ m: 'seq' }).first();
+    const maxRow = await k(this.table).max({ m: SEQ_COLUMN }).first();
+    this.seq = Math.max(Number(maxEvent?.m ?? 0), Number(maxRow?.m ?? 0));
+  }
+
+  write(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
+    const p = this.chain.then(() => this.writeNow(batch));
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async writeNow(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
+    const start = this.seq;
+    const results: WriteResult[] = [];
+    try {
+      await this.builder.transaction(async (trx) => {
+        let seq = start;
+        for (const req of batch) {
+          try {
+            const event = await trx.transaction((sp) => this.applyOne(sp, req, seq + 1));
+            seq = event.seq;
+            results.push({ ok: true, event });
+          } catch (err) {
+            results.push({ ok: false, error: err instanceof MhError ? err : constraintError(err, req) });
+          }
+        }
+        this.seq = seq;
+      });
+      return results;
+    } catch (err) {
+      this.seq = start;
+      const error = new MhError('MH_ERR_STORE_FAILED', [String((err as Error).message)], { cause: err });
+      return batch.map(() => ({ ok: false as const, error }));
+    }
+  }
+
+  private async applyOne(trx: Knex.Transaction, req: WriteRequest, seq: number): Promise<StoredEvent> {
+    let before: Row | null = null;
+    let after: Row | null = null;
+    let changed: string[];
+    const cols = [...this.columns.keys(), SEQ_COLUMN];
+    if (req.method === 'POST') {
+      after = rowForPost(req, this.columns, seq);
+      await trx(this.table).insert(after);
+      changed = [...this.columns.keys()];
+    } else {
+      // FOR UPDATE: another msghub process on the same database cannot change the row between check and write.
+      const raw = (await trx(this.table).select(cols).where('id', req.id).forUpdate().first()) as Row | undefined;
+      if (!raw) throw new MhError('MH_ERR_MSG_NOT_FOUND', [req.id]);
+      before = rowFromDb(raw, this.columns);
+      const denied = checkOwnership(req, before);
+      if (denied) throw denied;
+      if (req.method === 'PUT') {
+        changed = Object.keys(req.values);
+        await trx(this.table)
+          .where('id', req.id)
+          .update({ ...req.values, [SEQ_COLUMN]: seq });
+        after = { ...before, ...req.values, [SEQ_COLUMN]: seq };
+      } else {
+        await trx(this.table).where('id', req.id).delete();
+        changed = [];
+      }
+    }
+    const event: StoredEvent = { seq, method: req.method, id: req.id, before, after, changed };
+    await trx(EVENTS_TABLE).insert({ tbl: this.table, seq, method: req.method, id: req.id, data: eventData(event), ts: new Date().toISOString() });
+    if (req.extra) for (const { table, row } of req.extra(event)) await trx(table).insert(row);
+    return event;
+  }
+
+  async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
+    // One REPEATABLE READ transaction: the event-record maximum and every page come from the same snapshot.
+    return this.builder.transaction(
+      async (trx) => {
+        const top = await trx(EVENTS_TABLE).where('tbl', this.table).max({ m: 'seq' }).first();
+        const snapshot = Number(top?.m ?? 0);
+        const plan = this.historyPlan(filter, limit);
+        for (let step = plan.next(); !step.done; ) {
+          if (step.value.page) {
+            await onPage(step.value.page);
+            step = plan.next();
+          } else step = plan.next((await step.value.query.transacting(trx)) as Row[]);
+        }
+        return snapshot;
+      },
+      { isolationLevel: 'repeatable read', readOnly: this.client === 'pg' },
+    );
+  }
+
+  async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
+    const rows = (await this.builder(EVENTS_TABLE).select('seq', 'method', 'id', 'data').where('tbl', this.table).andWhere('seq', '>', after).orderBy('seq').limit(limit)) as Row[];
+    return rows.map((r) => this.eventFromDb(r));
+  }
+
+  async oldestSeq(): Promise<number> {
+    const r = await this.builder(EVENTS_TABLE).where('tbl', this.table).min({ m: 'seq' }).first();
+    return r?.m === null || r?.m === undefined ? this.seq + 1 : Number(r.m);
+  }
+
+  async prune(retention: Retention): Promise<number> {
+    const cutoff = new Date(Date.now() - retention.maxAgeMs).toISOString();
+    return this.builder(EVENTS_TABLE)
+      .where('tbl', this.table)
+      .andWhere((w) => w.where('seq', '<=', this.seq - retention.maxCount).orWhere('ts', '<', cutoff))
+      .delete();
+  }
+
+  async getCursor(handler: string, user: string): Promise<number | null> {
+    const r = await this.builder(CURSORS_TABLE).select('seq').where({ tbl: this.table, handler, user_id: user }).first();
+    return r ? Number(r.seq) : null;
+  }
+
+  async setCursor(handler: string, user: string, seq: number): Promise<void> {
+    const row = { tbl: this.table, handler, user_id: user, seq, updated: new Date().toISOString() };
+    const k = this.builder;
+    await k(CURSORS_TABLE)
+      .insert(row)
+      .onConflict(['tbl', 'handler', 'user_id'])
+      .merge({
+        seq: k.raw(this.client === 'pg' ? `GREATEST(${CURSORS_TABLE}.seq, EXCLUDED.seq)` : 'GREATEST(seq, VALUES(seq))'),
+        updated: row.updated,
+      });
+  }
+
+  async close(): Promise<void> {
+    await this.builder.destroy();
+  }
+}

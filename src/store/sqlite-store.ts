@@ -1,0 +1,235 @@
+/**
+ * @module store/sqlite-store
+ * SQLite through better-sqlite3: synchronous, prepared statements, one transaction per batch.
+ *
+ * Writes run on one connection, synchronously: a batch is one transaction that never spans an `await`, so
+ * nothing else on the event loop interleaves with it and no lock is held across turns. (knex per-row inserts
+ * cost ~2× and its SQLite bulk insert breaks above 500 rows: see docs/performance.md.) WAL mode with
+ * synchronous=NORMAL: a crash of the process loses nothing committed.
+ *
+ * History replays that need more than one page read from a separate read-only connection inside one read
+ * transaction: WAL gives it a consistent snapshot while the writer goes on, so a 100k-row replay is paged
+ * across event-loop turns without ever blocking writes or fan-out.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Knex } from 'knex';
+import { MhError } from '../errors.js';
+import type { Filter } from '../filter/index.js';
+import type { Row } from '../types.js';
+import { checkOwnership, constraintError, eventData, rowForPost, rowFromDb } from './apply.js';
+import { BaseStore, PAGE_SIZE } from './base-store.js';
+import { SEQ_COLUMN } from './columns.js';
+import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
+import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
+
+/** Quotes an identifier for SQLite (names are validated at load; this is defence in depth). */
+const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+function sqliteValue(v: unknown): unknown {
+  return typeof v === 'boolean' ? (v ? 1 : 0) : v === undefined ? null : v;
+}
+
+/** Idle read-only connections kept for replays, per store. */
+const MAX_IDLE_READERS = 4;
+
+export class SqliteStore extends BaseStore {
+  private db!: Database.Database;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly readers: Database.Database[] = [];
+  private txn!: Database.Transaction<(batch: readonly WriteRequest[]) => WriteResult[]>;
+
+  async init(): Promise<void> {
+    const file = this.target.filename!;
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    const info = this.db.prepare(`PRAGMA table_info(${q(this.table)})`).all() as { name: string }[];
+    const run = (sb: Knex.SchemaBuilder): void => {
+      for (const s of sb.toSQL() as unknown as { sql: string; bindings: unknown[] }[]) this.db.prepare(s.sql).run(...(s.bindings ?? []));
+    };
+    const exists = (name: string): boolean => !!this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type='table' AND name=?`).get(name);
+    this.db
+      .transaction(() => {
+        if (info.length === 0) run(createTable(this.builder, this.table, this.columns, 'sqlite'));
+        else {
+          const existing = new Set(info.map((c) => c.name));
+          const missing = this.missingColumns(existing);
+          const addSeq = !existing.has(SEQ_COLUMN);
+          if (missing.length || addSeq) run(alterTable(this.builder, this.table, missing, addSeq, 'sqlite'));
+          // Rows written before msghub managed this table come first in history, in id order.
+          if (addSeq) this.db.prepare(`UPDATE ${q(this.table)} SET ${q(SEQ_COLUMN)} = 0 WHERE ${q(SEQ_COLUMN)} IS NULL`).run();
+        }
+        if (!exists(EVENTS_TABLE)) run(createEventsTable(this.builder));
+        if (!exists(CURSORS_TABLE)) run(createCursorsTable(this.builder));
+      })
+      .immediate();
+    const maxEvent = this.db.prepare(`SELECT MAX(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
+    const maxRow = this.db.prepare(`SELECT MAX(${q(SEQ_COLUMN)}) AS m FROM ${q(this.table)}`).get() as { m: number | null };
+    this.seq = Math.max(Number(maxEvent.m ?? 0), Number(maxRow.m ?? 0));
+    this.prepareWrites();
+  }
+
+  private prepareWrites(): void {
+    const cols = [...this.columns.keys(), SEQ_COLUMN];
+    const selectById = this.db.prepare(`SELECT ${cols.map(q).join(', ')} FROM ${q(this.table)} WHERE id = ?`);
+    const insertRow = this.db.prepare(`INSERT INTO ${q(this.table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    const deleteRow = this.db.prepare(`DELETE FROM ${q(this.table)} WHERE id = ?`);
+    const insertEvent = this.db.prepare(`INSERT INTO ${q(EVENTS_TABLE)} (tbl, seq, method, id, data, ts) VALUES (?, ?, ?, ?, ?, ?)`);
+
+    // One request in its own savepoint (better-sqlite3 nests transactions as savepoints).
+    const one = this.db.transaction((req: WriteRequest, seq: number): StoredEvent => {
+      let before: Row | null = null;
+      let after: Row | null = null;
+      let changed: string[];
+      if (req.method === 'POST') {
+        after = rowForPost(req, this.columns, seq);
+        insertRow.run(...cols.map((c) => sqliteValue(after![c])));
+        changed = [...this.columns.keys()];
+      } else {
+        const raw = selectById.get(req.id) as Row | undefined;
+        if (!raw) throw new MhError('MH_ERR_MSG_NOT_FOUND', [req.id]);
+        before = rowFromDb(raw, this.columns);
+        const denied = checkOwnership(req, before);
+        if (denied) throw denied;
+        if (req.method === 'PUT') {
+          changed = Object.keys(req.values);
+          const set = [...changed, SEQ_COLUMN];
+          this.prepare(`UPDATE ${q(this.table)} SET ${set.map((c) => `${q(c)} = ?`).join(', ')} WHERE id = ?`).run(
+            ...changed.map((c) => sqliteValue(req.values[c])),
+            seq,
+            req.id,
+          );
+          after = { ...before, ...req.values, [SEQ_COLUMN]: seq };
+        } else {
+          deleteRow.run(req.id);
+          changed = [];
+        }
+      }
+      const event: StoredEvent = { seq, method: req.method, id: req.id, before, after, changed };
+      insertEvent.run(this.table, seq, req.method, req.id, eventData(event), new Date().toISOString());
+      if (req.extra) for (const { table, row } of req.extra(event)) this.insertInto(table, row);
+      return event;
+    });
+
+    this.txn = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
+      const results: WriteResult[] = [];
+      for (const req of batch) {
+        try {
+          const event = one(req, this.seq + 1);
+          this.seq = event.seq;
+          results.push({ ok: true, event });
+        } catch (err) {
+          results.push({ ok: false, error: err instanceof MhError ? err : constraintError(err, req) });
+        }
+      }
+      return results;
+    });
+  }
+
+  async write(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
+    const start = this.seq;
+    try {
+      return this.txn.immediate(batch);
+    } catch (err) {
+      // The whole transaction failed (disk full, I/O error): nothing was committed, no sequence was used.
+      this.seq = start;
+      const error = new MhError('MH_ERR_STORE_FAILED', [String((err as Error).message)], { cause: err });
+      return batch.map(() => ({ ok: false as const, error }));
+    }
+  }
+
+  async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
+    // The snapshot is read synchronously with this.seq: no commit can fall between the two.
+    const snapshot = this.seq;
+    if (this.historyCount(filter, limit) <= PAGE_SIZE || this.target.filename === ':memory:') {
+      // One page (or an in-memory database, which other connections cannot see): read it all in this turn.
+      const pages: Row[][] = [];
+      const plan = this.historyPlan(filter, limit);
+      for (let step = plan.next(); !step.done; ) {
+        if (step.value.page) {
+          pages.push(step.value.page);
+          step = plan.next();
+        } else step = plan.next(this.all(this.db, step.value.query));
+      }
+      for (const rows of pages) await onPage(rows);
+      return snapshot;
+    }
+    // Many pages: a read transaction on a read-only connection holds the snapshot across turns (WAL), while
+    // the writer goes on. BEGIN and the first SELECT run in this same turn, right after reading this.seq.
+    const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
+    reader.exec('BEGIN');
+    try {
+      const plan = this.historyPlan(filter, limit);
+      for (let step = plan.next(); !step.done; ) {
+        if (step.value.page) {
+          await onPage(step.value.page);
+          step = plan.next();
+        } else step = plan.next(this.all(reader, step.value.query));
+      }
+    } finally {
+      reader.exec('COMMIT');
+      if (this.readers.length < MAX_IDLE_READERS && this.db.open) this.readers.push(reader);
+      else reader.close();
+    }
+    return snapshot;
+  }
+
+  async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
+    const rows = this.prepare(`SELECT seq, method, id, data FROM ${q(EVENTS_TABLE)} WHERE tbl = ? AND seq > ? ORDER BY seq LIMIT ?`).all(this.table, after, limit) as Row[];
+    return rows.map((r) => this.eventFromDb(r));
+  }
+
+  async oldestSeq(): Promise<number> {
+    const r = this.prepare(`SELECT MIN(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
+    return r.m === null ? this.seq + 1 : Number(r.m);
+  }
+
+  async prune(retention: Retention): Promise<number> {
+    const cutoff = new Date(Date.now() - retention.maxAgeMs).toISOString();
+    return this.prepare(`DELETE FROM ${q(EVENTS_TABLE)} WHERE tbl = ? AND (seq <= ? OR ts < ?)`).run(this.table, this.seq - retention.maxCount, cutoff).changes;
+  }
+
+  async getCursor(handler: string, user: string): Promise<number | null> {
+    const r = this.prepare(`SELECT seq FROM ${q(CURSORS_TABLE)} WHERE tbl = ? AND handler = ? AND user_id = ?`).get(this.table, handler, user) as { seq: number } | undefined;
+    return r ? Number(r.seq) : null;
+  }
+
+  async setCursor(handler: string, user: string, seq: number): Promise<void> {
+    this.prepare(
+      `INSERT INTO ${q(CURSORS_TABLE)} (tbl, handler, user_id, seq, updated) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tbl, handler, user_id) DO UPDATE SET seq = MAX(seq, excluded.seq), updated = excluded.updated`,
+    ).run(this.table, handler, user, seq, new Date().toISOString());
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.readers.splice(0)) r.close();
+    if (this.db?.open) this.db.close();
+    await this.builder.destroy();
+  }
+
+  private all(db: Database.Database, qb: Knex.QueryBuilder): Row[] {
+    const { sql, bindings } = qb.toSQL().toNative();
+    const stmt = db === this.db ? this.prepare(sql) : db.prepare(sql);
+    return stmt.all(...(bindings as unknown[]).map(sqliteValue)) as Row[];
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      // Bounded: statement text depends on the filter's shape, not its values, but shapes are unbounded.
+      if (this.stmts.size > 500) this.stmts.clear();
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private insertInto(table: string, row: Row): void {
+    const keys = Object.keys(row);
+    this.prepare(`INSERT INTO ${q(table)} (${keys.map(q).join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(...keys.map((k) => sqliteValue(row[k])));
+  }
+}
