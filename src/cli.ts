@@ -6,7 +6,8 @@
  * msghub alerts [CONFIG] [--state S]             show the alert outbox of every handler database
  */
 import { parseArgs } from 'node:util';
-import { formatOutbox, listOutbox } from './alert/index.js';
+import { existsSync } from 'node:fs';
+import { OUTBOX_STATES, formatOutbox, listOutbox } from './alert/index.js';
 import { ConfigError, MhError } from './errors.js';
 import { consoleLogger } from './log.js';
 import { createServer } from './mount/http.js';
@@ -34,7 +35,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${config}: OK\n`);
     return 0;
   }
-  if (command === 'alerts') return alerts(config, values.state);
+  if (command === 'alerts') {
+    if (values.state && !(OUTBOX_STATES as readonly string[]).includes(values.state)) {
+      process.stderr.write(`--state must be one of ${OUTBOX_STATES.join(', ')}\n`);
+      return 2;
+    }
+    return alerts(config, values.state);
+  }
   if (command === 'serve') return serve(config, values.port, values.host);
   process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
   return 2;
@@ -84,6 +91,11 @@ async function alerts(config: string, state?: string): Promise<number> {
   for (const { config: h } of messageHandlers) {
     if (!h.alert || seen.has(h.db.key)) continue;
     seen.add(h.db.key);
+    // A read-only command: never create a database file that does not exist yet.
+    if (h.db.filename && !existsSync(h.db.filename)) {
+      process.stdout.write(`# ${h.db.filename}\n(no database yet)\n`);
+      continue;
+    }
     const store = createStore(h.db, h.table, h.columns);
     try {
       const rows = await listOutbox(store.knex(), state ? { state } : undefined).catch((err: Error) => {

@@ -14,6 +14,7 @@ import {
   parseEmailServices,
   type EmailService,
   type Mailer,
+  type OutboxOptions,
 } from './alert/index.js';
 import { SERVER_DEFAULTS } from './config/defaults.js';
 import { loadConfig, loadConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
@@ -41,6 +42,10 @@ export interface ServiceOptions {
   env?: Record<string, string | undefined>;
   /** Interval between WebSocket keep-alive pings, ms. */
   pingIntervalMs?: number;
+  /** Alert outbox worker settings (retry delays, lease, concurrency…); defaults in docs/alerts.md. */
+  outbox?: Partial<OutboxOptions>;
+  /** Interval between SSE keep-alive comments, ms. */
+  sseKeepAliveMs?: number;
 }
 
 /** Where the configuration comes from: a YAML file path, or an object (with the folder `$YAMLPATH` means). */
@@ -188,7 +193,7 @@ export class MessageService {
       }
       for (const [dbKey, store] of outboxDbs) {
         await ensureOutboxTable(store.knex());
-        const worker = new OutboxWorker(store.knex(), mailers, {}, (level, msg) => this.log(level, `alerts: ${msg}`));
+        const worker = new OutboxWorker(store.knex(), mailers, this.options.outbox ?? {}, (level, msg) => this.log(level, `alerts: ${msg}`));
         worker.start();
         this.workers.push(worker);
         for (const { handler } of this.mounted.values()) {
@@ -222,7 +227,9 @@ export class MessageService {
     }
     const mounted = this.mounted.get(match.entry.name);
     if (!mounted) return false;
-    serveMessageHttp(mounted.handler, req, res, args, () => this.connectionInfo(req, args)).catch((err) => {
+    serveMessageHttp(mounted.handler, req, res, args, () => this.connectionInfo(req, args), {
+      sseKeepAliveMs: this.options.sseKeepAliveMs ?? SERVER_DEFAULTS.sse_keepalive_ms,
+    }).catch((err) => {
       this.log('error', `url:${match.entry.name}: HTTP request failed`, err);
       if (!res.headersSent) sendJson(res, 500, { _error: new MhError('MH_ERR_INTERNAL').toJSON() });
     });

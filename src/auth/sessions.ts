@@ -33,6 +33,7 @@ export interface Sessions {
 }
 
 const COOKIE_VALUE = /^([A-Za-z0-9_-]{22})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+const CLOCK_SKEW_SECONDS = 60;
 /** Separates these MACs from any other use of the same secret (e.g. someone reusing the JWT secret). */
 const CONTEXT = 'msghub-session.v1:';
 
@@ -54,8 +55,9 @@ export function createSessions(opts: SessionOptions): Sessions {
     const expected = Buffer.from(mac(`${id}.${issued}`));
     const given = Buffer.from(sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+    // A little future is clock skew between processes sharing the secret; more than that is not ours.
     const age = nowSeconds - Number(issued);
-    return age >= 0 && age < maxAge ? id : null;
+    return age >= -CLOCK_SKEW_SECONDS && age < maxAge ? id : null;
   };
 
   return {

@@ -24,6 +24,8 @@ export const SERVER_DEFAULTS = {
   host: '127.0.0.1',
   /** Interval between WebSocket pings; a peer that misses one is dropped (30 s). */
   ping_interval_ms: 30_000,
+  /** Interval between SSE keep-alive comments (15 s): shorter than common proxy idle timeouts. */
+  sse_keepalive_ms: 15_000,
   /** How long shutdown waits for accepted messages to commit before giving up (10 s). */
   shutdown_timeout_ms: 10_000,
 } as const;

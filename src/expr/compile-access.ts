@@ -92,6 +92,7 @@ export function compileMember(n: Node, lex: Lex, top: boolean): C {
 
 /** `Math.PI`: a helper namespace constant. Any other member of a helper is refused. */
 function helperMember(n: Node, name: string, consts: ReadonlyMap<string, unknown> | undefined, lex: Lex): C {
+  // Constants are resolved now; reading a helper function (`Math.max`) is refused as it would hand one out.
   const key = staticKey(n, lex);
   if (key !== undefined && consts?.has(String(key))) {
     const value = consts.get(String(key));
@@ -124,6 +125,7 @@ export function exportOf(ns: object, key: string): unknown {
   return Object.hasOwn(ns, key) ? (ns as Record<string, unknown>)[key] : undefined;
 }
 
+/** The parts of an assignment target `obj[key]`: the object, and the key either literal (`sk`) or computed. */
 interface Target {
   readonly obj: C;
   readonly sk: string | number | undefined;
@@ -180,6 +182,8 @@ export function compileAssign(n: Node, lex: Lex): C {
     }, false, false);
   }
 
+  // The general path: computed keys, compound operators and async operands. The order is JavaScript's: object,
+  // key, (current value,) right side, then the write.
   const set = (cx: Ctx, o: unknown, key: string | number, v: unknown): unknown => {
     setMember(cx, o, key, v);
     return v;

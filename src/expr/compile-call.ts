@@ -28,7 +28,11 @@ import { describe, readOwn } from './own.js';
 import type { Node } from './parse.js';
 import { regexHazard } from './regex.js';
 
-/** How call arguments are compiled. */
+/**
+ * How call arguments are compiled. `helper-raw`: a helper that only reads, so read-only values go in uncopied;
+ * `helper`: a helper whose result may contain its arguments (copied first); `method`: arrows and regex literals
+ * allowed, values copied; `module`: trusted code, real values, regex literals as fresh copies.
+ */
 type ArgMode = 'helper-raw' | 'helper' | 'method' | 'module';
 
 /** Compiled arguments: one closure that yields the argument array (or a Pending of it). */
@@ -69,6 +73,7 @@ export function compileCall(n: Node, lex: Lex, top: boolean): C {
   return top ? unshort(c) : c;
 }
 
+/** A call of a helper; its arguments are evaluated first (awaited if a module call among them went async). */
 function helperCall(fn: Helper, argNodes: readonly Node[], lex: Lex): C {
   const args = compileArgs(argNodes, lex, fn.readsOnly ? 'helper-raw' : 'helper');
   const ar = args.run;
@@ -115,11 +120,16 @@ function moduleFunction(callee: Node, lex: Lex): ModuleFn | null {
   return { fn: value as ModuleFn['fn'], self, label };
 }
 
+/** Whether a member chain starts at a module name (that no parameter or scope name shadows). */
 function isModuleRooted(n: Node, lex: Lex): boolean {
   const root = rootName(n);
   return Object.hasOwn(lex.modules, root) && resolve(root, lex).kind === 'module';
 }
 
+/**
+ * A call of a module function. It is async-capable unless it sits in an arrow body: there the compiler promises
+ * the array method a synchronous value, and `callModule` enforces it.
+ */
 function moduleCall(mod: ModuleFn, argNodes: readonly Node[], lex: Lex): C {
   const args = compileArgs(argNodes, lex, 'module');
   const ar = args.run;
@@ -160,11 +170,13 @@ function callModule(cx: Ctx, mod: ModuleFn, args: unknown[], sync: boolean): unk
   );
 }
 
+/** A module's result is trusted data, but a function in it would be a host function handed to the sandbox. */
 function moduleResult(cx: Ctx, mod: ModuleFn, v: unknown): unknown {
   if (typeof v === 'function') return forbidden(cx.path, `the function returned by ${mod.label}()`);
   return v;
 }
 
+/** What a module's throw means to the client: its own MhError, or a rejection carrying its message. */
 function rejection(err: unknown): MhError {
   if (err instanceof MhError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -173,6 +185,7 @@ function rejection(err: unknown): MhError {
 
 /** `recv.name(…)` / `recv[name](…)` / `recv?.name(…)` on an allowlisted method. */
 function methodCall(callee: Node, argNodes: readonly Node[], lex: Lex): C {
+  // A method name written out can be checked now; a computed one is checked by callMethod on every call.
   const sk = staticKey(callee, lex);
   if (sk !== undefined && !METHOD_NAMES.has(String(sk))) {
     return forbidden(lex.path, `a call to "${sk}" (not an allowlisted method)`);
@@ -192,6 +205,8 @@ function methodCall(callee: Node, argNodes: readonly Node[], lex: Lex): C {
   const finish = (cx: Ctx, o: unknown, key: unknown, a: unknown): unknown =>
     callMethod(cx, o, sk === undefined ? String(toKey(cx, key)) : String(sk), a as unknown[]);
   const async = recv.async || (name?.async ?? false) || args.async;
+  // JavaScript order: receiver, then the computed name, then the arguments; an optional receiver that is
+  // nullish skips the rest of the chain without evaluating the arguments.
   let run: Run;
   if (!async && nr === undefined) {
     run = (cx) => {
@@ -215,6 +230,7 @@ function methodCall(callee: Node, argNodes: readonly Node[], lex: Lex): C {
   return node(run, false, async, recv.short || optional);
 }
 
+/** jsep's regex plugin produces a Literal whose value is already a RegExp. */
 function isRegexLiteral(n: Node): boolean {
   return n.type === 'Literal' && n.value instanceof RegExp;
 }
@@ -246,6 +262,7 @@ function arrow(n: Node, lex: Lex): C {
   }, false, false);
 }
 
+/** One argument, compiled for its call kind (see ArgMode). */
 function compileArg(n: Node, lex: Lex, mode: ArgMode): C {
   if (n.type === 'ArrowFunctionExpression') {
     if (mode === 'method') return arrow(n, lex);
@@ -293,6 +310,7 @@ export function expand(cx: Ctx, vals: readonly unknown[], spread: readonly boole
     }
     const src = vals[i];
     if (typeof src === 'string') {
+      // Spreading a string yields code points; cut a huge string first so the check fires before a huge array.
       const chars = Array.from(src.length > cx.limits.arrayLength * 2 ? src.slice(0, cx.limits.arrayLength * 2 + 2) : src);
       checkArray(cx, out.length + chars.length);
       out.push(...chars);

@@ -17,6 +17,7 @@ import { checkKeyStatic } from './own.js';
 import type { Node } from './parse.js';
 import { toStr } from './values.js';
 
+/** An array hole (`[1, , 3]`) compiles as `undefined`: results are dense plain data. */
 const HOLE: Node = { type: 'Identifier', name: 'undefined' };
 
 /** `[a, ...b, c]`. */
@@ -62,6 +63,7 @@ export function compileObject(n: Node, lex: Lex): C {
   return node(run, false, cs.some((c) => c.async));
 }
 
+/** Builds the object from evaluated values, in source order (later keys win, as in JavaScript). */
 function build(cx: Ctx, entries: readonly Entry[], vals: readonly unknown[]): Record<string, unknown> {
   // A plain {}: its prototype's only setter is __proto__, which no key can be, so assignment defines.
   const out: Record<string | number, unknown> = {};

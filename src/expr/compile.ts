@@ -131,6 +131,7 @@ function dispatch(n: Node, lex: Lex): C {
   }
 }
 
+/** A literal or constant: no lookups at run time, one step. */
 function constant(value: unknown): C {
   return node((cx) => {
     step(cx);
@@ -138,6 +139,7 @@ function constant(value: unknown): C {
   }, false, false);
 }
 
+/** A literal. Regex literals reach here only in positions where they would become a value, which is refused. */
 function literal(n: Node, lex: Lex): C {
   if (n.value instanceof RegExp) {
     return forbidden(lex.path, `the regular expression ${String(n.raw)} outside a method call (use s.replace(/…/, …) or /…/.test(s))`);
@@ -165,6 +167,7 @@ export function identifier(name: string, lex: Lex): C {
   }
 }
 
+/** Reads an arrow parameter `up` frames out; the innermost frame is the common case and gets its own closure. */
 function paramReader(up: number, index: number): Run {
   if (up === 0) {
     return (cx) => {
@@ -180,6 +183,7 @@ function paramReader(up: number, index: number): Run {
   };
 }
 
+/** A unary operator; unknown ones are compile errors. */
 function unary(n: Node, lex: Lex): C {
   const op = UNARY_OPS.get(n.operator as string);
   if (op === undefined) return forbidden(lex.path, `the operator "${String(n.operator)}"`);
@@ -189,6 +193,7 @@ function unary(n: Node, lex: Lex): C {
 
 const EQUALITY: ReadonlySet<string> = new Set(['==', '!=', '===', '!==']);
 
+/** A binary operator; `&&`, `||` and `??` go to `logical` since their right side is conditional. */
 function binary(n: Node, lex: Lex): C {
   const operator = n.operator as string;
   if (LOGICAL_OPS.has(operator)) return logical(operator, n, lex);
@@ -196,7 +201,9 @@ function binary(n: Node, lex: Lex): C {
   if (op === undefined) return forbidden(lex.path, `the operator "${operator}"`);
   // Equality compares objects by identity: both sides must then be the same copy of a read-only value, so they
   // are snapshotted (a no-op for primitives). Other operators convert to primitives and may read raw values.
-  const compile = EQUALITY.has(operator) ? compileValue : compileNode;
+  // Against a literal (`x == null`, `x === 'a'`) an object is never equal, copy or not: no copy needed.
+  const literal = (n.left as Node).type === 'Literal' || (n.right as Node).type === 'Literal';
+  const compile = EQUALITY.has(operator) && !literal ? compileValue : compileNode;
   const left = compile(n.left as Node, lex);
   const right = compile(n.right as Node, lex);
   return node(lift2(left, right, op), false, left.async || right.async);
@@ -216,6 +223,7 @@ function logical(operator: string, n: Node, lex: Lex): C {
   return node(lift1(left, pick), false, left.async || right.async);
 }
 
+/** `test ? a : b`: only the chosen branch runs. */
 function conditional(n: Node, lex: Lex): C {
   const test = compileNode(n.test as Node, lex); // only its truthiness is used: no copy needed
   const yes = compileValue(n.consequent as Node, lex);

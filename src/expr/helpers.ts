@@ -47,6 +47,10 @@ function base64url(cx: Ctx, args: readonly unknown[]): string {
   return out;
 }
 
+/**
+ * Helper functions called by bare name. The conversions mirror JavaScript's global functions but convert their
+ * argument with the sandbox rules, so `String(obj)` never runs an object's own `toString`.
+ */
 export const HELPER_FUNCTIONS: ReadonlyMap<string, Helper> = new Map<string, Helper>([
   ['uuid', reads(() => randomUUID())],
   ['now', reads(() => new Date().toISOString())],
@@ -74,6 +78,7 @@ function mathFn(name: (typeof MATH_FUNCTIONS)[number]): Helper {
   return reads((cx, a) => f(...a.map((x) => toNum(cx, x))));
 }
 
+// Object.keys/values/entries build arrays as long as the object has keys: the array cap applies to them too.
 function objectKeys(cx: Ctx, v: unknown): string[] {
   const keys = ownKeys(cx, v);
   checkArray(cx, keys.length);
@@ -87,6 +92,7 @@ function objectValues(cx: Ctx, v: unknown, entries: boolean): unknown[] {
   return keys.map((k) => (entries ? [k, get(k)] : get(k)));
 }
 
+/** `Object.fromEntries(pairs)` for an array of `[key, value]` arrays (no iterables: they would run code). */
 function fromEntries(cx: Ctx, pairs: unknown): Record<string, unknown> {
   if (!Array.isArray(pairs)) return runtime(cx.path, 'Object.fromEntries expects an array of [key, value] pairs');
   chargeItems(cx, pairs.length);
@@ -99,6 +105,10 @@ function fromEntries(cx: Ctx, pairs: unknown): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Helper namespaces. Only the members listed here exist: `Object.assign`, `Object.defineProperty`,
+ * `Object.getPrototypeOf`, `Array.from`, `JSON.rawJSON`… are compile errors, not undefined.
+ */
 export const HELPER_NAMESPACES: ReadonlyMap<string, Namespace> = new Map<string, Namespace>([
   [
     'Math',

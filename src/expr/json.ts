@@ -30,11 +30,13 @@ export function parseJson(cx: Ctx, text: string): unknown {
 
 /** `JSON.stringify(value, null, space)`: same output as the native one for plain data. */
 export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string | undefined {
+  // Same rules as the native `space` argument: a number of spaces up to 10, or a string cut to 10 characters.
   const indent = typeof space === 'number' ? ' '.repeat(Math.max(0, Math.min(10, Math.trunc(space)))) : typeof space === 'string' ? space.slice(0, 10) : '';
   const out: string[] = [];
   const stack = new Set<object>();
   let total = 0;
 
+  // Output is collected in pieces and joined once; the running total stops it at the limit mid-way.
   const emit = (s: string): void => {
     total += s.length;
     checkString(cx, total);
@@ -64,11 +66,13 @@ export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string |
       emit('null');
       return true;
     }
+    // Dates are the one toJSON the native serializer would run that data can legitimately hold (from modules).
     if (v instanceof Date) {
       const t = v.getTime();
       emit(Number.isNaN(t) ? 'null' : JSON.stringify(v.toISOString()));
       return true;
     }
+    // The stack holds the objects being written right now: seeing one again is a cycle, not a shared value.
     if (stack.has(v)) runtime(cx.path, 'JSON.stringify: circular structure');
     stack.add(v);
     const inner = indent ? pad + indent : '';
@@ -89,7 +93,7 @@ export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string |
       let first = true;
       for (const k of keys) {
         const el = readOwn(cx, v, k);
-        if (el === undefined) continue;
+        if (el === undefined) continue; // undefined members are left out, as natively
         emit((first ? '' : ',') + nl + inner + JSON.stringify(k) + (indent ? ': ' : ':'));
         first = false;
         write(el, inner);

@@ -39,6 +39,7 @@ export const MAX_SOURCE_LENGTH = 65_536;
 
 /** Deepest bracket nesting and AST depth accepted at compile time. Keeps the parser and compiler off the stack limit. */
 export const MAX_NESTING = 64;
+/** Deepest AST the compiler walks (a long `a + b + …` chain is deep even without brackets). */
 export const MAX_AST_DEPTH = 256;
 
 /** Fills missing fields from the defaults and refuses anything that is not a positive integer. */

@@ -15,10 +15,12 @@ import { joinArray, toNum, toStr } from './values.js';
 type Args = readonly unknown[];
 type Arr = unknown[];
 
+/** One element, as own data: an index getter is refused, a hole is undefined. */
 function el(cx: Ctx, arr: Arr, i: number): unknown {
   return readOwn(cx, arr, i);
 }
 
+/** The callback argument of an iteration method: only an arrow written in the expression qualifies. */
 function fn(cx: Ctx, name: string, v: unknown): Callback {
   if (!(v instanceof Callback)) return runtime(cx.path, `"${name}" expects an arrow function, e.g. x => x.id`);
   return v;
@@ -44,6 +46,7 @@ function scan(cx: Ctx, arr: Arr, a: Args, name: string, stop: (r: unknown) => bo
   return -1;
 }
 
+/** `map(cb)`: the result has the receiver's length, so it is checked before the loop. */
 function map(cx: Ctx, arr: Arr, a: Args): Arr {
   const cb = fn(cx, 'map', a[0]);
   const len = arr.length;
@@ -64,6 +67,7 @@ function filter(cx: Ctx, arr: Arr, a: Args): Arr {
   return out;
 }
 
+/** `reduce(cb, init?)`: every callback runs under the step budget, so an explosive accumulator is bounded. */
 function reduce(cx: Ctx, arr: Arr, a: Args): unknown {
   const cb = fn(cx, 'reduce', a[0]);
   const len = arr.length;
@@ -76,6 +80,10 @@ function reduce(cx: Ctx, arr: Arr, a: Args): unknown {
   return acc;
 }
 
+/**
+ * `indexOf` (strict equality) and `includes` (SameValueZero: NaN finds NaN), written out rather than native so
+ * that elements are read as own data and the scan is charged.
+ */
 function indexOf(cx: Ctx, arr: Arr, x: unknown, from: number, zero: boolean): number {
   const len = arr.length;
   chargeItems(cx, len);
@@ -94,6 +102,7 @@ function lastIndexOf(cx: Ctx, arr: Arr, a: Args): number {
   return -1;
 }
 
+/** `slice(start, end)`: a fresh array, sized before it is allocated. */
 function slice(cx: Ctx, arr: Arr, a: Args): Arr {
   const len = arr.length;
   const start = rel(int(cx, a[0], 0), len);
@@ -106,6 +115,7 @@ function slice(cx: Ctx, arr: Arr, a: Args): Arr {
   return out;
 }
 
+/** `concat(...items)`: array items are spread one level (no Symbol.isConcatSpreadable: it would run code). */
 function concat(cx: Ctx, arr: Arr, a: Args): Arr {
   checkArray(cx, a.reduce<number>((n, x) => n + (Array.isArray(x) ? x.length : 1), arr.length));
   const out: Arr = slice(cx, arr, []);
@@ -117,6 +127,7 @@ function concat(cx: Ctx, arr: Arr, a: Args): Arr {
   return out;
 }
 
+/** `flat()` / `flat(1)` only: deeper flattening would multiply sizes faster than one check can follow. */
 function flat(cx: Ctx, arr: Arr, a: Args): Arr {
   const depth = a[0] === undefined ? 1 : toNum(cx, a[0]);
   if (depth !== 1) return runtime(cx.path, 'flat only supports depth 1');
@@ -149,6 +160,7 @@ function sort(cx: Ctx, arr: Arr, a: Args): Arr {
   return arr;
 }
 
+/** `splice(start, deleteCount, ...items)`: the final length is computed and checked before the native call. */
 function splice(cx: Ctx, arr: Arr, a: Args): Arr {
   const len = arr.length;
   const start = rel(int(cx, a[0], 0), len);
@@ -159,6 +171,7 @@ function splice(cx: Ctx, arr: Arr, a: Args): Arr {
   return arr.splice(start, del, ...items);
 }
 
+/** `push` and `unshift`, checked against the array cap first (unshift also pays for moving every element). */
 function grow(cx: Ctx, arr: Arr, a: Args, front: boolean): number {
   checkArray(cx, arr.length + a.length);
   chargeItems(cx, front ? arr.length + a.length : a.length);
@@ -168,6 +181,10 @@ function grow(cx: Ctx, arr: Arr, a: Args, front: boolean): number {
 const CB = { callbacks: true } as const;
 const MUT = { mutates: true } as const;
 
+/**
+ * Array methods by name. Iteration visits every index from 0 to the length the array had when the call began
+ * (holes read as undefined), so a callback that pushes onto the array it walks cannot make the walk endless.
+ */
 export const ARRAY_METHODS: ReadonlyMap<string, Method> = new Map<string, Method>([
   ['at', { call: (cx, arr: Arr, a) => { const i = int(cx, a[0], 0); return el(cx, arr, i < 0 ? arr.length + i : i); } }],
   ['includes', { call: (cx, arr: Arr, a) => indexOf(cx, arr, a[0], int(cx, a[1], 0), true) >= 0 }],

@@ -55,6 +55,10 @@ function concat(cx: Ctx, s: string, a: Args): string {
   return made(cx, s.concat(...parts));
 }
 
+/**
+ * String methods by name. `trim`, `slice` and the search methods produce at most their input and need no check;
+ * `toUpperCase`/`toLowerCase` can grow a string a little (ß → SS) and are checked after.
+ */
 export const STRING_METHODS: ReadonlyMap<string, Method> = new Map<string, Method>([
   ['at', { call: (cx, s: string, a) => s.at(toNum(cx, a[0])) }],
   ['charAt', { call: (cx, s: string, a) => s.charAt(toNum(cx, a[0])) }],

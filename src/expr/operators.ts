@@ -31,6 +31,7 @@ export function add(cx: Ctx, a: unknown, b: unknown): unknown {
   return x + y;
 }
 
+/** Non-short-circuit binary operators by symbol; anything else jsep parses (`in`, `instanceof`) is refused. */
 export const BINARY_OPS: ReadonlyMap<string, BinaryOp> = new Map<string, BinaryOp>([
   ['+', add],
   ['-', (cx, a, b) => prim(cx, a) - prim(cx, b)],
@@ -57,6 +58,7 @@ export const BINARY_OPS: ReadonlyMap<string, BinaryOp> = new Map<string, BinaryO
 /** Short-circuit operators: the right operand is evaluated only when needed. */
 export const LOGICAL_OPS: ReadonlySet<string> = new Set(['&&', '||', '??']);
 
+/** Unary operators. `typeof` is registered with jsep by parse.ts; `delete` and `void` do not exist. */
 export const UNARY_OPS: ReadonlyMap<string, UnaryOp> = new Map<string, UnaryOp>([
   ['-', (cx, a) => -prim(cx, a)],
   ['+', (cx, a) => +prim(cx, a)],

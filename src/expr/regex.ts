@@ -15,6 +15,7 @@ import { chargeChars, checkArray, checkString, type Ctx } from './context.js';
 import { budget, runtime } from './fail.js';
 import { REGEX_INPUT_LIMIT } from './limits.js';
 
+/** What the scanner tracks for each open group of the pattern. */
 interface Group {
   /** A quantifier occurs somewhere inside this group. */
   quantified: boolean;
@@ -109,6 +110,7 @@ function overlaps(g: Group): boolean {
 
 /** Refuses regex input longer than the cap, and resets shared state. */
 function prepare(cx: Ctx, re: RegExp, input: string): void {
+  // One RegExp object serves every evaluation of a call site; its lastIndex is state to reset, not to trust.
   if (input.length > REGEX_INPUT_LIMIT) {
     budget(cx.path, `a regular expression applied to ${input.length} characters (the limit is ${REGEX_INPUT_LIMIT})`);
   }
@@ -155,6 +157,7 @@ export function regexMatch(cx: Ctx, re: RegExp, s: string): unknown {
   return found.length > 0 ? found : null;
 }
 
+/** Where a global search resumes after an empty match: one code unit on, or one code point with /u and /v. */
 function advance(s: string, i: number, unicode: boolean): number {
   if (!unicode || i + 1 >= s.length) return i + 1;
   const c = s.charCodeAt(i);
