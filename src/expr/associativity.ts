@@ -9,6 +9,13 @@
 
 import type { Node } from './parse.js';
 
+/**
+ * Marks a node written in parentheses, for `repairAssociativity` (jsep's AST does not record them). A registry
+ * symbol on the node, not module state: jsep and its hooks are process-wide, while this module may be loaded
+ * more than once (test runners do), and the hook registered first must serve every copy.
+ */
+export const PARENTHESIZED: unique symbol = Symbol.for('msghub.expr.parenthesized') as never;
+
 /** jsep's assignment operators (from @jsep-plugin/assignment). */
 const ASSIGNMENT_OPS: ReadonlySet<string> = new Set(['=', '*=', '**=', '/=', '%=', '+=', '-=', '<<=', '>>=', '>>>=', '&=', '^=', '|=', '||=', '&&=', '??=']);
 
@@ -26,35 +33,35 @@ function rightSlot(n: Node): 'body' | 'right' {
 }
 
 /** Repairs the whole tree, children first. Returns the (possibly new) root. */
-export function repairAssociativity(n: Node, parens: WeakSet<object>): Node {
+export function repairAssociativity(n: Node): Node {
   for (const [key, value] of Object.entries(n)) {
     if (Array.isArray(value)) {
       value.forEach((v: unknown, i) => {
-        if (isNode(v)) value[i] = repairAssociativity(v, parens);
+        if (isNode(v)) value[i] = repairAssociativity(v);
       });
     } else if (isNode(value)) {
-      (n as Record<string, unknown>)[key] = repairAssociativity(value, parens);
+      (n as Record<string, unknown>)[key] = repairAssociativity(value);
     }
   }
   // The assignment plugin stops converting at the first binary node that is not an assignment, so in a
   // mis-reduced tree like `(msg.x = 2) ** 3` the inner `=` is still a BinaryExpression.
   if (n.type === 'BinaryExpression' && ASSIGNMENT_OPS.has(n.operator as string)) n.type = 'AssignmentExpression';
-  return rotate(n, parens);
+  return rotate(n);
 }
 
 /**
  * `(L op1 a) op2 b` with op1 binding looser than op2, both right-associative and L not parenthesised, was
  * meant as `L op1 (a op2 b)`: rotate, then repair the new inner node the same way.
  */
-function rotate(n: Node, parens: WeakSet<object>): Node {
+function rotate(n: Node): Node {
   const p = rightPrecedence(n);
   if (p === undefined || n.type === 'ArrowFunctionExpression') return n;
   const left = n.left as Node;
   const lp = rightPrecedence(left);
-  if (lp === undefined || lp >= p || parens.has(left)) return n;
+  if (lp === undefined || lp >= p || (left as unknown as Record<symbol, unknown>)[PARENTHESIZED]) return n;
   const slot = rightSlot(left);
   n.left = left[slot] as Node;
-  left[slot] = rotate(n, parens);
+  left[slot] = rotate(n);
   return left;
 }
 

@@ -7,12 +7,11 @@
 
 import { assignOwn, toKey } from './access.js';
 import { expand } from './compile-call.js';
-import { compileNode, compileValue } from './compile.js';
+import { compileNode, compileValue, identifier } from './compile.js';
 import { checkArray, checkString, type Ctx } from './context.js';
 import { forbidden } from './fail.js';
-import { identifier } from './compile.js';
 import { node, type C, type Lex } from './lex.js';
-import { liftN } from './lift.js';
+import { liftN, safe } from './lift.js';
 import { checkKeyStatic } from './own.js';
 import type { Node } from './parse.js';
 import { toStr } from './values.js';
@@ -54,7 +53,7 @@ export function compileObject(n: Node, lex: Lex): C {
       if (key === null) return forbidden(lex.path, 'this kind of object key');
       checkKeyStatic(key, lex.path);
       entries.push({ kind: 'key', key });
-      cs.push(p.shorthand ? identifier(key, lex) : compileValue(p.value as Node, lex));
+      cs.push(p.shorthand ? safe(identifier(key, lex)) : compileValue(p.value as Node, lex)); // `{handler}` stores a copy
     } else {
       return forbidden(lex.path, `"${p.type}" inside an object literal (getters, methods, defaults)`);
     }

@@ -44,7 +44,10 @@ export const MAX_AST_DEPTH = 256;
 
 /** Fills missing fields from the defaults and refuses anything that is not a positive integer. */
 export function resolveLimits(partial: Partial<ExprLimits> | undefined, path: string): ExprLimits {
-  const limits: ExprLimits = { ...DEFAULT_EXPR_LIMITS, ...partial };
+  const limits: ExprLimits = { ...DEFAULT_EXPR_LIMITS };
+  for (const key of ['steps', 'stringLength', 'arrayLength'] as const) {
+    if (partial?.[key] !== undefined) limits[key] = partial[key];
+  }
   for (const key of ['steps', 'stringLength', 'arrayLength'] as const) {
     const value = limits[key];
     if (!Number.isSafeInteger(value) || value <= 0) {

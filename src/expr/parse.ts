@@ -13,7 +13,7 @@ import regex from '@jsep-plugin/regex';
 import spread from '@jsep-plugin/spread';
 import template from '@jsep-plugin/template';
 import ternary from '@jsep-plugin/ternary';
-import { repairAssociativity } from './associativity.js';
+import { PARENTHESIZED, repairAssociativity } from './associativity.js';
 import { budget, syntax } from './fail.js';
 import { MAX_NESTING, MAX_SOURCE_LENGTH } from './limits.js';
 
@@ -52,8 +52,6 @@ const separators = {
   },
 } as unknown as jsep.IPlugin;
 
-/** Nodes written in parentheses, for `repairAssociativity` (jsep's AST does not record them). */
-let parens = new WeakSet<object>();
 
 /** Parses `( … )` exactly as jsep does, remembering the node the parentheses enclose. */
 const groups = {
@@ -63,7 +61,7 @@ const groups = {
       if (this.code !== 40) return; // (
       const inner = this.gobbleGroup() as jsep.Expression | false;
       if (!inner) this.throwError('Unexpected ")"');
-      parens.add(inner);
+      (inner as unknown as Record<symbol, boolean>)[PARENTHESIZED] = true;
       env.node = this.gobbleTokenProperty(inner);
     });
   },
@@ -90,9 +88,8 @@ export function parseExpression(source: string, path: string): Node {
   const depth = nesting(source);
   if (depth > MAX_NESTING) budget(path, `brackets nested ${depth} deep (the limit is ${MAX_NESTING})`);
   if (source.trim() === '') return syntax(path, 1, 'empty expression');
-  parens = new WeakSet();
   try {
-    return repairAssociativity(jsep(source), parens);
+    return repairAssociativity(jsep(source));
   } catch (err) {
     if (err instanceof RangeError) return budget(path, 'expression nested too deeply');
     const e = err as { index?: unknown; description?: unknown; message?: unknown };

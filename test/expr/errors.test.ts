@@ -67,6 +67,11 @@ describe('expression errors', () => {
       expect(Object.isFrozen(DEFAULT_EXPR_LIMITS)).toBe(true);
     });
 
+    it('keeps the default for a limit given as undefined', () => {
+      const fn = compileExpression('"ab".repeat(3)', { ...MSG_HOOK, limits: { steps: undefined } });
+      expect(fn({ msg: {} })).toBe('ababab');
+    });
+
     it('refuses limits that are not positive integers at compile time', () => {
       for (const limits of [{ steps: 0 }, { stringLength: -1 }, { arrayLength: 1.5 }, { steps: Number.NaN }]) {
         expect(errorOf(() => compileExpression('1', { ...MSG_HOOK, limits })).code).toBe('MH_ERR_CONFIG_INVALID');

@@ -118,6 +118,7 @@ const CORPUS: readonly Attempt[] = [
   { name: 'writing to handler', source: "handler.current_user.id = 'root'", code: 'MH_ERR_EXPR_FORBIDDEN' },
   { name: 'writing to a copy of handler data', source: "[handler.current_user][0].id = 'root'", code: 'MH_ERR_EXPR_FORBIDDEN' },
   { name: 'writing through an object that wraps handler', source: "({ h: handler }).h.current_user.id = 'root'", code: 'MH_ERR_EXPR_FORBIDDEN' },
+  { name: 'writing through a shorthand property that holds handler', source: "({ handler }).handler.current_user.id = 'root'", code: 'MH_ERR_EXPR_FORBIDDEN' },
   { name: 'mutating handler.args', source: "[handler.args.topic][0].push('x')", code: 'MH_ERR_EXPR_FORBIDDEN' },
   { name: 'mutating handler data reached through Object.values', source: 'Object.values({ a: handler.session })[0].id = 1', code: 'MH_ERR_EXPR_FORBIDDEN' },
   { name: 'replacing msg itself', source: 'msg = {}', code: 'MH_ERR_EXPR_FORBIDDEN' },

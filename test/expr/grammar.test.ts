@@ -123,6 +123,7 @@ describe('expression grammar', () => {
 
     it('return an object literal from an expression body', () => {
       expect(evalMsg('[1].map(x => ({ v: x }))')).toEqual([{ v: 1 }]);
+      expect(evalMsg('[1].map(x => { v: x })')).toEqual([{ v: 1 }]);
     });
   });
 

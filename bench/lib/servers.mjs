@@ -1,0 +1,87 @@
+// Starting the servers under test: msghub as the real `node dist/cli.js serve <generated gramex.yaml>` process
+// with a temporary SQLite file, and the comparison servers of bench/servers/baselines.mjs. Every Node server gets
+// bench/lib/probe.mjs preloaded (IPC stats) and --expose-gc (memory after a full GC).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnPinned, stop, waitForOutput } from './proc.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(HERE, '..', '..');
+const PROBE = pathToFileURL(path.join(HERE, 'probe.mjs')).href;
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const BASELINES = path.join(ROOT, 'bench', 'servers', 'baselines.mjs');
+
+/** Server kinds, in the order tables show them. */
+export const KINDS = ['msghub', 'ws-best', 'ws-idiomatic', 'sio'];
+export const LABEL = {
+  msghub: 'msghub',
+  'ws-best': 'bare ws, best (pre-framed + per-turn coalescing)',
+  'ws-idiomatic': 'bare ws, idiomatic (stringify once, ws.send each)',
+  sio: 'Socket.IO io.emit',
+  net: 'Node net floor (canned 101)',
+};
+
+/** The bench's MessageHandler: the baseline message's fields as columns, everything else at its default. */
+export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare } = {}) {
+  fs.mkdirSync(dir, { recursive: true });
+  const lines = [
+    'listen: {port: 9988, host: 127.0.0.1}',
+    'url:',
+    '  bench:',
+    '    pattern: /bench',
+    '    handler: MessageHandler',
+    '    kwargs:',
+    '      url: sqlite:///$YAMLPATH/bench.db',
+    '      table: messages',
+    '      columns: {seq: TEXT, channel: TEXT, body: TEXT}',
+  ];
+  if (historyLimit !== undefined) lines.push(`      history_limit: ${historyLimit}`);
+  if (maxBufferedBytes !== undefined) lines.push(`      max_buffered_bytes: ${maxBufferedBytes}`);
+  if (prepare) lines.push(`      prepare: ${JSON.stringify(prepare)}`);
+  const file = path.join(dir, 'gramex.yaml');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return { file, db: path.join(dir, 'bench.db') };
+}
+
+/** WebSocket paths a kind's subscribers (i = subscriber number) and publishers use. */
+export function pathsFor(kind) {
+  if (kind === 'msghub') return { sub: (i) => `/bench?channel!=zz${i % 10}`, pub: '/bench', filters: 10 };
+  if (kind === 'sio') return { sub: () => '/socket.io/?EIO=4&transport=websocket', pub: '/socket.io/?EIO=4&transport=websocket', filters: 1 };
+  return { sub: () => '/', pub: '/', filters: 1 };
+}
+
+export const protoFor = (kind) => (kind === 'sio' ? 'sio' : 'ws');
+
+/**
+ * Starts a server on `cpu`; resolves to { kind, pid, port, call(cmd), stop() }.
+ * msghub needs `dir` (where its gramex.yaml and SQLite file go) and optional config overrides.
+ */
+export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true } = {}) {
+  const nodeArgs = ['--expose-gc', '--import', PROBE];
+  let child;
+  let ready;
+  if (kind === 'msghub') {
+    const { file } = writeMsghubConfig(dir, config);
+    child = spawnPinned(cpu, process.execPath, [...nodeArgs, CLI, 'serve', file, '--port', '0', '--host', '127.0.0.1'], {
+      ipc: true,
+      env: { BENCH_MAX_SECS: String(maxSecs), BENCH_PROBE_SQL: sqlProbe ? '1' : '0', MSGHUB_LOG: 'warn' },
+    });
+    ready = waitForOutput(child, (t) => /listening on http:\/\/[^:]+:(\d+)/.exec(t)?.[1], 20000, 'msghub');
+  } else {
+    child = spawnPinned(cpu, process.execPath, [...nodeArgs, BASELINES, kind, '0'], {
+      ipc: true,
+      env: { BENCH_MAX_SECS: String(maxSecs) },
+    });
+    ready = waitForOutput(child, (t) => /listening (\d+)/.exec(t)?.[1], 20000, kind);
+  }
+  const port = Number(await ready);
+  return {
+    kind,
+    pid: child.pid,
+    port,
+    child,
+    call: (cmd, timeoutMs) => child.call(cmd, timeoutMs),
+    stop: () => stop(child, 12000),
+  };
+}
