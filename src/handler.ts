@@ -17,7 +17,8 @@ import { sendEventsSince, sendHistory } from './replay.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
 import type { ExprHandler } from './pipeline/defaults.js';
-import { andThen } from './pipeline/maybe-async.js';
+import { andThen, isThenable, type MaybePromise } from './pipeline/maybe-async.js';
+import { HANDLER_DEFAULTS } from './config/defaults.js';
 import { parseFrame, toMessage, type Message } from './pipeline/parse.js';
 import { createPipeline, type Prepared } from './pipeline/run.js';
 import type { Store, WriteResult } from './store/store.js';
@@ -187,7 +188,7 @@ export class MessageHandler {
     conn.serial(() => {
       let result;
       try {
-        result = andThen(this.run(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref }));
+        result = andThen(this.prepare(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref }));
       } catch (err) {
         this.settle();
         conn.fail(err, ref);
@@ -223,7 +224,7 @@ export class MessageHandler {
     }
     conn.serial(() => {
       try {
-        return andThen(this.run(msg, conn.scope), ({ method, req, frame }) => {
+        return andThen(this.prepare(msg, conn.scope), ({ method, req, frame }) => {
           const row: Row = {};
           for (const c of this.columnNames) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
           row.id = req.id;
@@ -247,7 +248,7 @@ export class MessageHandler {
         const msg = toMessage(value);
         delete msg._ref;
         this.inflight++;
-        Promise.resolve(this.run(msg, scope)).then(
+        Promise.resolve(this.prepare(msg, scope)).then(
           (prepared) =>
             this.enqueue({
               prepared,
@@ -264,6 +265,20 @@ export class MessageHandler {
         reject(toMhError(err));
       }
     });
+  }
+
+  /**
+   * Runs the pipeline. When an app module returns a promise, the message waits for it, but not forever: a
+   * promise that never settles would otherwise stall this connection's later messages and shutdown.
+   */
+  private prepare(msg: Message, scope: ExprHandler): MaybePromise<Prepared> {
+    const r = this.run(msg, scope);
+    if (!isThenable(r)) return r;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new MhError('MH_ERR_EXPR_RUNTIME', [`no result after ${HANDLER_DEFAULTS.hook_timeout_ms} ms`])), HANDLER_DEFAULTS.hook_timeout_ms);
+    });
+    return Promise.race([r as Promise<Prepared>, timeout]).finally(() => clearTimeout(timer));
   }
 
   private settle(): void {

@@ -60,3 +60,16 @@ export async function windowEnd(server, lg, start) {
     rss: probe.rss,
   };
 }
+
+/** Runs a bench worker script pinned to `cpu`; resolves to the JSON of its last stdout line. */
+export async function runWorker(script, args, { cpu = 0, timeoutMs = 120000, nodeArgs = [] } = {}) {
+  const { spawnPinned, stop } = await import('./proc.mjs');
+  let out = '';
+  const child = spawnPinned(cpu, process.execPath, [...nodeArgs, script, ...args], { onStdout: (d) => (out += d) });
+  const timer = setTimeout(() => stop(child, 1000), timeoutMs);
+  const { code, signal } = await child.exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${script} failed (${code ?? signal}): ${(child.stderrTail ?? '').slice(-1500)}`);
+  const lines = out.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}

@@ -13,6 +13,8 @@ export const HANDLER_DEFAULTS = {
   edit: 'owner' as 'owner' | 'any',
   /** Most filter conditions one subscription may have. */
   max_filter_args: 64,
+  /** How long a message may wait for an async app-module function in a hook before it is refused (10 s). */
+  hook_timeout_ms: 10_000,
   /** Durable delivery: an event not acknowledged within this many seconds is sent again. */
   ack_timeout: 30,
   /** The event record (what `_since` can resume from) keeps at most `count` events and none older than `age` seconds (7 days). */

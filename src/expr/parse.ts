@@ -98,22 +98,41 @@ export function parseExpression(source: string, path: string): Node {
   }
 }
 
-/** Deepest (, [, { or ${ nesting outside string literals: an upper bound of the parser's recursion. */
+/**
+ * Deepest (, [, { or ${ nesting outside string literals: an upper bound of the parser's recursion. Template
+ * literals switch between text (where only `${` counts) and code (inside `${ … }`), so the scanner keeps a stack.
+ */
 function nesting(source: string): number {
+  const stack: string[] = []; // '(', '[', '{', '${' (code frames) and '`' (template text)
   let depth = 0;
   let max = 0;
   let quote = '';
+  const open = (frame: string): void => {
+    stack.push(frame);
+    max = Math.max(max, ++depth);
+  };
   for (let i = 0; i < source.length; i++) {
     const c = source[i]!;
     if (quote) {
       if (c === '\\') i++;
       else if (c === quote) quote = '';
-      else if (quote === '`' && c === '$' && source[i + 1] === '{') max = Math.max(max, ++depth);
-      continue;
+    } else if (stack[stack.length - 1] === '`') {
+      if (c === '\\') i++;
+      else if (c === '`') stack.pop();
+      else if (c === '$' && source[i + 1] === '{') {
+        open('${');
+        i++;
+      }
+    } else if (c === "'" || c === '"') {
+      quote = c;
+    } else if (c === '`') {
+      stack.push('`');
+    } else if (c === '(' || c === '[' || c === '{') {
+      open(c);
+    } else if ((c === ')' || c === ']' || c === '}') && stack.length > 0) {
+      stack.pop();
+      depth--;
     }
-    if (c === "'" || c === '"' || c === '`') quote = c;
-    else if (c === '(' || c === '[' || c === '{') max = Math.max(max, ++depth);
-    else if (c === ')' || c === ']' || c === '}') depth--;
   }
   return max;
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 /** Real `IncomingMessage` objects: a tiny server on 127.0.0.1:0 hands each request it receives to the test. */
 export interface RequestFactory {
-  /** Sends a GET with these headers (`host: null` sends none) and resolves with the server's view of it. */
+  /** Sends a GET with these headers and resolves with the server's view of it. */
   request(headers?: Record<string, string | null>, path?: string): Promise<IncomingMessage>;
   close(): Promise<void>;
 }
@@ -27,7 +27,11 @@ export async function startRequests(): Promise<RequestFactory> {
           waiting.delete(id);
           resolve(req);
         });
-        const client = http.request({ host: '127.0.0.1', port, path, headers: sent, agent: false, setHost: headers.host !== null }, (res) => res.resume());
+        const client = http.request({ host: '127.0.0.1', port, path, headers: sent, agent: false }, (res) => {
+          res.resume();
+          // Answered without reaching our handler (e.g. a 400 from Node's parser): fail now rather than time out.
+          if (waiting.delete(id)) reject(new Error(`request never reached the handler: HTTP ${res.statusCode}`));
+        });
         client.on('error', reject);
         client.end();
       });

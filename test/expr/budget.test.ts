@@ -13,6 +13,19 @@ function quickly<T>(ms: number, f: () => T): T {
 const BIG = 'x'.repeat(1_000_000);
 
 describe('expression budget', () => {
+  describe('at compile time', () => {
+    it('accepts many template interpolations, which are not nesting', () => {
+      const source = '`' + Array.from({ length: 100 }, (_, i) => `\${msg.a}${i}`).join('') + '`';
+      expect(evalMsg(source, { a: 'x' })).toBe(Array.from({ length: 100 }, (_, i) => `x${i}`).join(''));
+    });
+
+    it('refuses brackets nested deeper than the limit, inside templates too', () => {
+      expect(errorOf(() => compileExpression(`${'['.repeat(65)}${']'.repeat(65)}`, MSG_HOOK)).code).toBe('MH_ERR_EXPR_BUDGET');
+      expect(errorOf(() => compileExpression(`${'`${'.repeat(65)}1${'}`'.repeat(65)}`, MSG_HOOK)).code).toBe('MH_ERR_EXPR_BUDGET');
+      expect(evalMsg(`${'['.repeat(60)}${']'.repeat(60)}.length`)).toBe(1);
+    });
+  });
+
   describe('steps', () => {
     it('counts every node, callback bodies included', () => {
       const fn = compileExpression('msg.xs.map(x => x + 1)', { ...MSG_HOOK, limits: { steps: 40 } });

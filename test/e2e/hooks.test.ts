@@ -1,0 +1,139 @@
+/**
+ * The four expression hooks end to end over WebSocket: message_default, prepare (adding a column, rejecting),
+ * modify (changes the broadcast, not the row), open (a pinned filter the query string cannot widen), and app
+ * module functions, sync and async.
+ */
+import { cpSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, mount, type Mounted } from '../support/mounts.js';
+import { tempDir, writeConfig } from '../support/tmp.js';
+import { TestClient } from '../support/ws-client.js';
+
+const CONFIG = `
+modules:
+  mymodule: ./modules/mymodule.js
+url:
+  hooks:
+    pattern: /hooks
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hooks.db
+      table: hooks
+      columns: {body: TEXT, topic: TEXT, length: INTEGER, to: TEXT, shout: TEXT, session: TEXT}
+      message_default:
+        post:
+          to: "'all@example.org'"
+          session: handler.session.id ?? 'none'
+        PUT:
+          timestamp: "'edited-' + now()"
+      prepare: >
+        msg.length = msg.length ?? (msg.body ?? '').length;
+        msg.body === 'forbidden' ? reject('That word is not allowed') : ''
+      modify: >
+        msg.body = msg.body === undefined ? undefined : msg.body.toUpperCase()
+  inbox:
+    pattern: /inbox
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hooks.db
+      table: inbox
+      columns: {body: TEXT, recipient: TEXT}
+      open: >
+        args.recipient = [handler.current_user ? handler.current_user.id : '-']
+  guarded:
+    pattern: /guarded
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hooks.db
+      table: guarded
+      columns: {body: TEXT, topic: TEXT, name: TEXT}
+      prepare: >
+        mymodule.my_prepare(msg, handler);
+        msg.name = mymodule.fetchUser(handler.current_user.id).name
+`;
+
+describe('expression hooks over WebSocket', () => {
+  let server: Mounted;
+  let dir: string;
+  const clients: TestClient[] = [];
+  const connect = async (p: string, user?: string): Promise<TestClient> => {
+    const c = await TestClient.connect(`${server.ws}${p}`, user ? { 'x-user': user } : undefined);
+    clients.push(c);
+    return c;
+  };
+  const row = (table: string, id: unknown): Record<string, unknown> => {
+    const db = new Database(path.join(dir, 'hooks.db'), { readonly: true });
+    try {
+      return db.prepare(`SELECT * FROM ${table} WHERE id = ?`).get(id) as Record<string, unknown>;
+    } finally {
+      db.close();
+    }
+  };
+
+  beforeAll(async () => {
+    dir = tempDir();
+    mkdirSync(path.join(dir, 'modules'));
+    cpSync(path.join(ROOT, 'test/fixtures/modules/mymodule.js'), path.join(dir, 'modules/mymodule.js'));
+    server = await mount('http', writeConfig(CONFIG, dir), {
+      authenticate: (req) => (typeof req.headers['x-user'] === 'string' ? { id: req.headers['x-user'] } : null),
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server?.close();
+  });
+
+  it('applies message_default after the built-in POST defaults, and per method', async () => {
+    const c = await connect('/hooks');
+    const ack = await c.request({ body: 'hi', to: 'spoofed@example.org' });
+    const stored = row('hooks', ack.id);
+    expect(stored).toMatchObject({ to: 'all@example.org', session: 'none', body: 'hi', length: 2 });
+    expect(stored.timestamp).toMatch(/Z$/);
+    await c.request({ _method: 'PUT', id: ack.id, body: 'edited' });
+    expect(String(row('hooks', ack.id).timestamp)).toMatch(/^edited-\d{4}-/);
+  });
+
+  it('lets prepare add a column, and reject() refuse a message with nothing stored or broadcast', async () => {
+    const c = await connect('/hooks');
+    const ok = await c.request({ body: 'four' });
+    expect(row('hooks', ok.id)).toMatchObject({ length: 4 });
+    const refused = await c.request({ body: 'forbidden' });
+    expect(refused._error).toEqual({ code: 'MH_ERR_MSG_REJECTED', message: 'That word is not allowed' });
+    const db = new Database(path.join(dir, 'hooks.db'), { readonly: true });
+    expect(db.prepare("SELECT COUNT(*) AS n FROM hooks WHERE body = 'forbidden'").get()).toEqual({ n: 0 });
+    db.close();
+    expect(c.frames.some((f) => f._method && f.body === 'FORBIDDEN')).toBe(false);
+  });
+
+  it('lets modify change what is broadcast but not what is stored', async () => {
+    const c = await connect('/hooks');
+    const ack = await c.request({ body: 'quiet' });
+    const frame = await c.next((f) => f.id === ack.id && f._method === 'POST');
+    expect(frame.body).toBe('QUIET');
+    expect(row('hooks', ack.id).body).toBe('quiet');
+  });
+
+  it('enforces the filter open pins, whatever the query string says', async () => {
+    const alice = await connect('/inbox?recipient=bob&recipient=alice', 'alice');
+    const sender = await connect('/inbox', 'carol');
+    await sender.request({ body: 'for bob', recipient: 'bob' });
+    await sender.request({ body: 'for alice', recipient: 'alice' });
+    await alice.next((f) => f.body === 'for alice');
+    // Reconnect: history holds only alice's message too.
+    const again = await connect('/inbox?recipient=bob', 'alice');
+    const history = await again.count(1);
+    expect(history.map((f) => f.body)).toEqual(['for alice']);
+    expect([...alice.frames, ...again.frames].some((f) => f.body === 'for bob')).toBe(false);
+  });
+
+  it('calls app module functions, sync (refusing with its message) and async (awaited)', async () => {
+    const bob = await connect('/guarded', 'bob');
+    const refused = await bob.request({ body: 'let me in', topic: 'help' });
+    expect(refused._error).toEqual({ code: 'MH_ERR_MSG_REJECTED', message: 'You cannot write to help' });
+    const alice = await connect('/guarded', 'alice');
+    const ok = await alice.request({ body: 'I can', topic: 'help' });
+    expect(row('guarded', ok.id)).toMatchObject({ body: 'I can', name: 'User alice', user: 'alice' });
+  });
+});
