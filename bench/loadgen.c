@@ -358,7 +358,7 @@ static void on_frame(conn_t *c, int idx, const uint8_t *f, size_t tot, uint64_t 
   if (c->role == R_SUB) {
     delivered++;
     sub_bytes += n;
-    if (recording && !c->paused) {
+    if (recording && !c->paused && !c->track) {
       size_t lim = n < 64 ? n : 64;
       const uint8_t *k = memmem(p, lim, "\"seq\":\"", 7);
       if (k) {

@@ -78,7 +78,6 @@ export const catalog = {
   // ── server ──
   MH_ERR_STORE_FAILED: spec('Database error: %s', 500, CloseCode.InternalServerError),
   MH_ERR_INTERNAL: spec('Internal server error', 500, CloseCode.InternalError),
-  MH_ERR_MOUNT_MODE: spec('Cannot mount: %s', 500),
   MH_ERR_HTTP_METHOD: spec('Method %s is not allowed here', 405),
   MH_ERR_HTTP_BODY: spec('Bad request body: %s', 400),
 } as const satisfies Record<string, ErrorSpec>;
