@@ -4,6 +4,7 @@
  * `handler` object for expressions, its replay-then-live switch, and the per-connection ordering of the
  * messages it sends.
  */
+import type { RateGuard } from './auth/index.js';
 import { MhError, toMhError } from './errors.js';
 import type { Filter } from './filter/index.js';
 import type { Subscriber } from './hub/hub.js';
@@ -24,6 +25,10 @@ export class Connection implements Subscriber {
   durableUser: string | null = null;
   /** Durable delivery: events sent and not yet acknowledged, in send order. */
   readonly unacked: { payload: Payload; sentAt: number }[] = [];
+  /** Frames per second this connection may send (null: unlimited). */
+  rate: RateGuard | null = null;
+  /** Fires when the user's token expires without a refresh. */
+  expiry: NodeJS.Timeout | null = null;
   /** Called for every event frame sent (durable delivery tracks them). */
   onSent: ((payload: Payload) => void) | null = null;
 

@@ -9,10 +9,11 @@
  * order, after its history.
  */
 import type { MessageHandlerConfig } from './config/message-handler.js';
+import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator } from './auth/index.js';
 import { Connection } from './connection.js';
 import { Durable } from './durable.js';
 import { MhError, toMhError } from './errors.js';
-import { parseFilter, projectRow } from './filter/index.js';
+import { parseFilter, projectRow, type Filter } from './filter/index.js';
 import { sendEventsSince, sendHistory } from './replay.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
@@ -48,6 +49,8 @@ export interface ConnectionInfo {
   sessionId: string | null;
   ip: string;
   headers: Record<string, string>;
+  /** When the user's token expires (ms since epoch); the connection must refresh it with `_auth` before then. */
+  expiresAt?: number | null;
 }
 
 interface Pending {
@@ -75,6 +78,12 @@ export class MessageHandler {
   /** At-least-once delivery state (kwargs `durable: true`). */
   private readonly durable: Durable | null;
   private readonly pruner: NodeJS.Timeout;
+  /** Open connections per handler and per client address (kwargs `limits`). */
+  readonly connectionCount: ConnectionCounter;
+  /** Verifies refreshed tokens sent as `{"_auth": token}` (set by the service when JWT auth is configured). */
+  verifier: Authenticator | null = null;
+  /** HTTP publishers have no connection: their rate is kept per client address. */
+  private readonly httpRates = new Map<string, RateGuard>();
 
   constructor(
     readonly config: MessageHandlerConfig,
@@ -85,6 +94,7 @@ export class MessageHandler {
     this.columnNames = [...config.columns.keys()];
     this.run = createPipeline(config, log);
     this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
+    this.connectionCount = new ConnectionCounter(config.limits.max_connections, config.limits.max_connections_per_ip);
     // The event record is bounded by age and count (kwargs `retention`); resume beyond it falls back to history.
     const prune = (): void =>
       void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
@@ -102,30 +112,22 @@ export class MessageHandler {
       socket.close(1001, 'Server is shutting down');
       return null;
     }
-    const args: Args = {};
-    for (const k of Object.keys(info.args)) args[k] = [...info.args[k]!];
-    const scope: ExprHandler = Object.freeze({
-      name: this.name,
-      current_user: info.user,
-      session: Object.freeze({ id: info.sessionId }),
-      args,
-      request: Object.freeze({ ip: info.ip, headers: Object.freeze({ ...info.headers }) }),
-    });
-    const conn = new Connection(socket, scope, this.log);
+    let sub: { scope: ExprHandler; filter: Filter };
     try {
-      // `open` may rewrite args: what it sets is the filter, whatever the query string said.
-      if (this.config.open) await this.config.open({ args, handler: scope });
-      conn.filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });
-      parseSince(info.args._since);
+      sub = await this.subscription(info);
     } catch (err) {
       const e = toMhError(err);
       if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.name}: open failed`, err);
-      conn.sendError(e);
+      socket.send(Payload.of({ _error: e.toJSON() }));
       socket.close(e.closeCode && e.closeCode >= 4000 ? e.closeCode : 4400, e.message);
       return null;
     }
+    const conn = new Connection(socket, sub.scope, this.log);
+    conn.filter = sub.filter;
+    conn.rate = this.rateGuard();
     this.connections.add(conn);
     conn.unsubscribe = this.hub.subscribe(conn);
+    this.expireAt(conn, info.expiresAt ?? null);
     try {
       await this.replay(conn, info);
     } catch (err) {
@@ -136,6 +138,26 @@ export class MessageHandler {
       return null;
     }
     return conn;
+  }
+
+  /**
+   * The `handler` object expressions see, and the filter of a connection or read: `open` runs on a copy of
+   * the query args, and what it sets wins over the query string (pinned filters cannot be widened).
+   */
+  private async subscription(info: ConnectionInfo): Promise<{ scope: ExprHandler; filter: Filter }> {
+    const args: Args = {};
+    for (const k of Object.keys(info.args)) args[k] = [...info.args[k]!];
+    const scope: ExprHandler = Object.freeze({
+      name: this.name,
+      current_user: info.user,
+      session: Object.freeze({ id: info.sessionId }),
+      args,
+      request: Object.freeze({ ip: info.ip, headers: Object.freeze({ ...info.headers }) }),
+    });
+    if (this.config.open) await this.config.open({ args, handler: scope });
+    const filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });
+    parseSince(info.args._since);
+    return { scope, filter };
   }
 
   /**
@@ -164,6 +186,7 @@ export class MessageHandler {
 
   /** The transport saw the connection close. */
   disconnect(conn: Connection): void {
+    if (conn.expiry) clearTimeout(conn.expiry);
     this.durable?.detach(conn);
     conn.unsubscribe?.();
     conn.unsubscribe = null;
@@ -175,6 +198,13 @@ export class MessageHandler {
     let msg: Message;
     try {
       if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
+      const verdict = conn.rate?.take() ?? 'ok';
+      if (verdict === 'close') {
+        const e = new MhError('MH_ERR_RATE_LIMITED', [`over ${this.config.limits.messages_per_second} messages/s for too long`]);
+        conn.sendError(e);
+        return conn.socket.close(e.closeCode!, e.message);
+      }
+      if (verdict === 'limited') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);
       msg = parseFrame(text);
     } catch (err) {
       conn.fail(err);
@@ -183,6 +213,7 @@ export class MessageHandler {
     const ref = msg._ref;
     delete msg._ref;
     if (Object.hasOwn(msg, '_ack')) return this.acknowledge(conn, msg._ack, ref);
+    if (Object.hasOwn(msg, '_auth')) return void this.refresh(conn, msg._auth, ref);
     if (msg._direct === true) return this.direct(conn, msg, ref);
     this.inflight++;
     conn.serial(() => {
@@ -201,6 +232,55 @@ export class MessageHandler {
         });
       }
     });
+  }
+
+  /** A per-connection rate guard, or null when `limits.messages_per_second` is 0 (unlimited). */
+  private rateGuard(): RateGuard | null {
+    const l = this.config.limits;
+    if (l.messages_per_second === 0) return null;
+    return new RateGuard({ messagesPerSecond: l.messages_per_second, burst: l.burst, closeAfterSeconds: l.close_after_seconds, closeAfterRefusals: l.close_after_refusals });
+  }
+
+  /** HTTP publish: the same rate, kept per client address. Throws MH_ERR_RATE_LIMITED. */
+  checkHttpRate(ip: string, messages: number): void {
+    let guard = this.httpRates.get(ip);
+    if (guard === undefined) {
+      const g = this.rateGuard();
+      if (!g) return;
+      // Bounded: forget every address when the table grows large (a rate is a short-term thing).
+      if (this.httpRates.size > 10_000) this.httpRates.clear();
+      this.httpRates.set(ip, (guard = g));
+    }
+    if (guard.take(messages) !== 'ok') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);
+  }
+
+  /** Closes the connection with 4401 when its token expires, unless `_auth` brought a fresher one. */
+  private expireAt(conn: Connection, expiresAt: number | null): void {
+    if (conn.expiry) clearTimeout(conn.expiry);
+    conn.expiry = null;
+    const ms = msUntilExpiry(expiresAt, Date.now());
+    if (ms === null) return;
+    conn.expiry = setTimeout(() => {
+      const e = new MhError('MH_ERR_AUTH_EXPIRED');
+      conn.sendError(e);
+      conn.socket.close(e.closeCode!, 'Token expired');
+    }, ms);
+    conn.expiry.unref();
+  }
+
+  /** `{"_auth": token}`: a refreshed token for the same user keeps the connection open past the old expiry. */
+  private async refresh(conn: Connection, token: unknown, ref: unknown): Promise<void> {
+    try {
+      if (!this.verifier) throw new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Token refresh needs JWT auth (the auth: section)' });
+      if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_MSG_REJECTED', [], { message: '_auth must be a token string' });
+      const next = await this.verifier.verify(token);
+      const mismatch = checkRefresh(conn.scope.current_user, next.user);
+      if (mismatch) throw mismatch;
+      this.expireAt(conn, next.expiresAt);
+      conn.socket.send(Payload.of({ _auth: 'ok', _ref: ref, expires: next.expiresAt === null ? null : new Date(next.expiresAt).toISOString() }));
+    } catch (err) {
+      conn.fail(err, ref);
+    }
   }
 
   /** `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. */
@@ -339,8 +419,8 @@ export class MessageHandler {
   }
 
   /** Rows for an HTTP read, with the same filter rules as a subscription. */
-  async read(args: Args): Promise<Row[]> {
-    const filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });
+  async read(info: ConnectionInfo): Promise<Row[]> {
+    const { filter } = await this.subscription(info);
     const rows = await this.store.history(filter, this.config.historyLimit);
     return filter.columns ? rows.map((r) => projectRow(r, filter, ['_seq'])) : rows;
   }
@@ -367,7 +447,10 @@ export class MessageHandler {
     clearTimeout(timer);
     clearInterval(this.pruner);
     await this.durable?.close();
-    for (const conn of this.connections) conn.socket.close(1001, 'Server is shutting down');
+    for (const conn of this.connections) {
+      if (conn.expiry) clearTimeout(conn.expiry);
+      conn.socket.close(1001, 'Server is shutting down');
+    }
     this.connections.clear();
   }
 }

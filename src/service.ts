@@ -20,7 +20,9 @@ import { SERVER_DEFAULTS } from './config/defaults.js';
 import { loadConfig, loadConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
 import { compileMessageHandler, type MessageHandlerConfig } from './config/message-handler.js';
 import { ConfigError, MhError, type ConfigIssue } from './errors.js';
-import { MessageHandler, type ConnectionInfo } from './handler.js';
+import { MessageHandler } from './handler.js';
+import { admit, refuseUpgrade, type GateOptions } from './gate.js';
+import { createAuthenticator, createSessions, parseAuthSection, type JwtAuthConfig } from './auth/index.js';
 import { serveMessageHttp } from './http/message-http.js';
 import { createFileHandler, validateFileHandler, type HttpHandler } from './http/file-handler.js';
 import { sendJson } from './http/respond.js';
@@ -56,6 +58,8 @@ export interface CompiledService {
   app: AppConfig;
   messageHandlers: { entry: UrlEntry; config: MessageHandlerConfig }[];
   services: Map<string, EmailService>;
+  /** The app-level `auth:` section (JWT, token sources, session cookie), if any. */
+  auth: JwtAuthConfig | null;
 }
 
 /** Loads, validates and compiles. Throws ConfigError listing every problem with its YAML path. */
@@ -81,6 +85,12 @@ export async function compileService(source: ConfigSource, options: Pick<Service
     : { services: new Map<string, EmailService>(), issues: [] };
   issues.push(...emailIssues);
 
+  const authSection = app.sections.auth;
+  const { config: auth, issues: authIssues } = authSection
+    ? parseAuthSection(authSection.value, { path: authSection.path, file: authSection.file, yamlPath: authSection.yamlPath })
+    : { config: null, issues: [] };
+  issues.push(...authIssues);
+
   const messageHandlers: CompiledService['messageHandlers'] = [];
   const tables = new Map<string, { entry: UrlEntry; config: MessageHandlerConfig }>();
   for (const entry of app.urls) {
@@ -105,7 +115,7 @@ export async function compileService(source: ConfigSource, options: Pick<Service
     }
   }
   if (issues.length) throw new ConfigError(issues);
-  return { app, messageHandlers, services };
+  return { app, messageHandlers, services, auth };
 }
 
 function sameColumns(a: MessageHandlerConfig, b: MessageHandlerConfig): boolean {
@@ -127,6 +137,7 @@ export class MessageService {
   private readonly workers: OutboxWorker[] = [];
   private readonly mailers: Mailer[] = [];
   private closed: Promise<void> | null = null;
+  private readonly gate: GateOptions;
 
   private constructor(
     readonly compiled: CompiledService,
@@ -134,6 +145,12 @@ export class MessageService {
     private readonly log: Logger,
   ) {
     this.router = compileRoutes(compiled.app.urls);
+    const auth = compiled.auth;
+    this.gate = {
+      authenticate: options.authenticate,
+      authenticator: auth?.jwt ? createAuthenticator(auth) : null,
+      sessions: auth?.session ? createSessions(auth.session) : null,
+    };
     this.listen = {
       port: compiled.app.listen.port ?? SERVER_DEFAULTS.port,
       host: compiled.app.listen.host ?? SERVER_DEFAULTS.host,
@@ -173,6 +190,7 @@ export class MessageService {
         stores.set(key, store);
       }
       const handler = new MessageHandler(config, store, this.log);
+      handler.verifier = this.gate.authenticator;
       const endpoint = new WsEndpoint(
         handler,
         { maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.maxBufferedBytes, pingIntervalMs: this.options.pingIntervalMs ?? SERVER_DEFAULTS.ping_interval_ms },
@@ -227,7 +245,7 @@ export class MessageService {
     }
     const mounted = this.mounted.get(match.entry.name);
     if (!mounted) return false;
-    serveMessageHttp(mounted.handler, req, res, args, () => this.connectionInfo(req, args), {
+    serveMessageHttp(mounted.handler, req, res, args, () => admit(mounted.handler, req, args, this.gate), {
       sseKeepAliveMs: this.options.sseKeepAliveMs ?? SERVER_DEFAULTS.sse_keepalive_ms,
     }).catch((err) => {
       this.log('error', `url:${match.entry.name}: HTTP request failed`, err);
@@ -249,24 +267,19 @@ export class MessageService {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
-    this.connectionInfo(req, args).then(
-      (info) => mounted.endpoint.upgrade(req, socket, head, info),
+    const { handler, endpoint } = mounted;
+    admit(handler, req, args, this.gate).then(
+      ({ info, setCookie }) => {
+        const full = handler.connectionCount.acquire(info.ip);
+        if (full) return refuseUpgrade(socket, full);
+        endpoint.upgrade(req, socket, head, info, setCookie, () => handler.connectionCount.release(info.ip));
+      },
       (err) => {
-        this.log('error', `url:${mounted.handler.name}: authenticate failed`, err);
-        socket.end('HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        if (!(err instanceof MhError)) this.log('error', `url:${handler.name}: authenticate failed`, err);
+        refuseUpgrade(socket, err);
       },
     );
     return true;
-  }
-
-  private async connectionInfo(req: IncomingMessage, args: Args): Promise<ConnectionInfo> {
-    const user = this.options.authenticate ? await this.options.authenticate(req) : null;
-    if (user !== null && (typeof user !== 'object' || typeof user.id !== 'string')) {
-      throw new Error('authenticate() must return null or an object with a string id');
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    return { args, user, sessionId: null, ip: req.socket.remoteAddress ?? '', headers };
   }
 
   /**

@@ -62,10 +62,10 @@ export async function windowEnd(server, lg, start) {
 }
 
 /** Runs a bench worker script pinned to `cpu`; resolves to the JSON of its last stdout line. */
-export async function runWorker(script, args, { cpu = 0, timeoutMs = 120000, nodeArgs = [] } = {}) {
+export async function runWorker(script, args, { cpu = 0, timeoutMs = 120000, nodeArgs = [], env = {} } = {}) {
   const { spawnPinned, stop } = await import('./proc.mjs');
   let out = '';
-  const child = spawnPinned(cpu, process.execPath, [...nodeArgs, script, ...args], { onStdout: (d) => (out += d) });
+  const child = spawnPinned(cpu, process.execPath, [...nodeArgs, script, ...args], { env, onStdout: (d) => (out += d) });
   const timer = setTimeout(() => stop(child, 1000), timeoutMs);
   const { code, signal } = await child.exited;
   clearTimeout(timer);

@@ -23,8 +23,8 @@ export interface Limits {
 }
 
 export const LIMIT_DEFAULTS: Limits = Object.freeze({
-  messages_per_second: 20,
-  burst: 40,
+  messages_per_second: 50,
+  burst: 100,
   max_connections: 10_000,
   max_connections_per_ip: 100,
   close_after_seconds: 10,

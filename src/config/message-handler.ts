@@ -5,6 +5,7 @@
  * YAML path; nothing is checked again per message.
  */
 import { compileAlert, type CompiledAlert, type EmailService } from '../alert/index.js';
+import { compileAccessRule, compileOrigins, parseLimits, type AccessRule, type Limits, type OriginCheck } from '../auth/index.js';
 import type { ConfigIssue } from '../errors.js';
 import { MhError } from '../errors.js';
 import { compileExpression, type CompiledExpr } from '../expr/index.js';
@@ -46,6 +47,12 @@ export interface MessageHandlerConfig {
   direct: boolean;
   /** Bounds of the event record that resume reads. */
   retention: Retention;
+  /** Who may connect (`auth:`): null lets everyone in. */
+  access: AccessRule | null;
+  /** Which browser origins may open sockets or call the HTTP endpoints (`origins:`). */
+  origins: OriginCheck;
+  /** Abuse limits (`limits:`). */
+  limits: Limits;
 }
 
 const KWARGS = new Set([
@@ -66,6 +73,9 @@ const KWARGS = new Set([
   'ack_timeout',
   'direct',
   'retention',
+  'auth',
+  'origins',
+  'limits',
 ]);
 
 export interface CompileContext {
@@ -217,6 +227,11 @@ export function compileMessageHandler(
     }
   }
 
+  const { rule: access, issues: accessIssues } = compileAccessRule(kw.auth, { path: `${base}.auth`, file: entry.file, modules: ctx.modules });
+  const { check: origins, issues: originIssues } = compileOrigins(kw.origins, { path: `${base}.origins`, file: entry.file });
+  const { limits, issues: limitIssues } = parseLimits(kw.limits, { path: `${base}.limits`, file: entry.file });
+  issues.push(...accessIssues, ...originIssues, ...limitIssues);
+
   let alert: CompiledAlert | null = null;
   if (kw.alert !== undefined) {
     const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services, log: ctx.log });
@@ -247,6 +262,9 @@ export function compileMessageHandler(
       ackTimeoutMs,
       direct,
       retention,
+      access,
+      origins,
+      limits,
     },
   };
 }

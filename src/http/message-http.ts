@@ -11,8 +11,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MhError, catalog, toMhError } from '../errors.js';
-import type { ConnectionInfo, MessageHandler } from '../handler.js';
+import type { Admitted } from '../gate.js';
+import type { MessageHandler } from '../handler.js';
 import type { ExprHandler } from '../pipeline/defaults.js';
+import type { ConnectionInfo } from '../handler.js';
 import type { Args, Row } from '../types.js';
 import { CollectSocket } from '../transport/collect.js';
 import { SseSocket } from '../transport/sse.js';
@@ -33,24 +35,28 @@ export async function serveMessageHttp(
   req: IncomingMessage,
   res: ServerResponse,
   args: Args,
-  info: () => Promise<ConnectionInfo>,
+  admit: () => Promise<Admitted>,
   options: MessageHttpOptions,
 ): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   try {
     if (method === 'GET' || method === 'HEAD') {
+      const { info, setCookie } = await admit();
+      if (setCookie) res.setHeader('Set-Cookie', setCookie);
       if (method === 'GET' && /\btext\/event-stream\b/.test(req.headers.accept ?? '')) return await serveSse(handler, req, res, info, options);
       if (args._since) return await longPoll(handler, req, res, args, info);
-      sendJson(res, 200, await handler.read(args));
+      sendJson(res, 200, await handler.read(info));
       return;
     }
     if (method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
       throw new MhError('MH_ERR_HTTP_METHOD', [method]);
     }
+    const { info: i, setCookie } = await admit();
+    if (setCookie) res.setHeader('Set-Cookie', setCookie);
     const body = await readJson(req, handler.config.maxMessageBytes * 16);
     const items = Array.isArray(body) ? body : [body];
     if (items.length > MAX_ITEMS) throw new MhError('MH_ERR_HTTP_BODY', [`at most ${MAX_ITEMS} messages per request`]);
-    const i = await info();
+    handler.checkHttpRate(i.ip, items.length);
     const scope: ExprHandler = Object.freeze({
       name: handler.name,
       current_user: i.user,
@@ -119,8 +125,10 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 }
 
 /** Server-Sent Events: the same connection life as a WebSocket, one-way. */
-async function serveSse(handler: MessageHandler, req: IncomingMessage, res: ServerResponse, info: () => Promise<ConnectionInfo>, options: MessageHttpOptions): Promise<void> {
-  const i = await info();
+async function serveSse(handler: MessageHandler, req: IncomingMessage, res: ServerResponse, i: ConnectionInfo, options: MessageHttpOptions): Promise<void> {
+  const full = handler.connectionCount.acquire(i.ip);
+  if (full) throw full;
+  res.once('close', () => handler.connectionCount.release(i.ip));
   // A browser's EventSource reconnects by itself and sends the last id it saw.
   const last = req.headers['last-event-id'];
   if (typeof last === 'string' && last !== '' && !i.args._since) i.args = { ...i.args, _since: [last] };
@@ -136,13 +144,25 @@ async function serveSse(handler: MessageHandler, req: IncomingMessage, res: Serv
  * ones that arrive within `_wait` seconds, else with an empty list. The client then asks again with the last
  * `_seq` it received.
  */
-async function longPoll(handler: MessageHandler, req: IncomingMessage, res: ServerResponse, args: Args, info: () => Promise<ConnectionInfo>): Promise<void> {
+async function longPoll(handler: MessageHandler, req: IncomingMessage, res: ServerResponse, args: Args, info: ConnectionInfo): Promise<void> {
   const waitArg = args._wait?.at(-1);
   if (waitArg !== undefined && !/^\d+(\.\d+)?$/.test(waitArg)) throw new MhError('MH_ERR_FILTER_VALUE', ['_wait', `${JSON.stringify(waitArg)} is not a number of seconds`]);
   const wait = Math.min(waitArg === undefined ? LONG_POLL.wait : Number(waitArg), LONG_POLL.maxWait);
+  const full = handler.connectionCount.acquire(info.ip);
+  if (full) throw full;
   const socket = new CollectSocket(LONG_POLL.maxEvents);
-  const conn = await handler.open(socket, await info());
+  let conn: Awaited<ReturnType<MessageHandler['open']>>;
+  try {
+    conn = await handler.open(socket, info);
+  } catch (err) {
+    handler.connectionCount.release(info.ip);
+    throw err;
+  }
+  let answered = false;
   const answer = (): void => {
+    if (answered) return;
+    answered = true;
+    handler.connectionCount.release(info.ip);
     clearTimeout(timer);
     socket.onFrame = null;
     if (conn) handler.disconnect(conn);

@@ -22,6 +22,8 @@ export class WsEndpoint {
   private readonly wss: WebSocketServer;
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly pinger: NodeJS.Timeout;
+  /** Set-Cookie headers to add to the 101 response of a handshake (new anonymous sessions). */
+  private readonly cookies = new WeakMap<IncomingMessage, string>();
 
   constructor(
     private readonly handler: MessageHandler,
@@ -30,13 +32,33 @@ export class WsEndpoint {
   ) {
     // perMessageDeflate off: pre-framed broadcasts must go out byte-identical to every subscriber.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: true });
+    this.wss.on('headers', (headers, req) => {
+      const cookie = this.cookies.get(req);
+      if (cookie) headers.push(`Set-Cookie: ${cookie}`);
+    });
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
   }
 
-  /** Completes the handshake and starts the connection. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, info: ConnectionInfo): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, info));
+  /**
+   * Completes the handshake and starts the connection. `release` runs exactly once when the connection ends
+   * (it frees the connection's place under the handler's limits).
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, info: ConnectionInfo, setCookie: string | null, release: () => void): void {
+    if (setCookie) this.cookies.set(req, setCookie);
+    let released = false;
+    const once = (): void => {
+      if (!released) {
+        released = true;
+        release();
+      }
+    };
+    // A handshake that fails (bad Sec-WebSocket-Key, client gone) never reaches accept().
+    socket.once('close', once);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('close', once);
+      this.accept(ws, info);
+    });
   }
 
   private accept(ws: WebSocket, info: ConnectionInfo): void {

@@ -19,6 +19,7 @@ url:
       url: sqlite:///chat.db
       table: chat
       columns: {body: TEXT}
+      limits: {messages_per_second: 0}
 `;
 
 describe('msghub serve', () => {

@@ -22,6 +22,7 @@ url:
       edit: any
       direct: true
       retention: {count: 50}
+      limits: {messages_per_second: 0}
   inbox:
     pattern: /inbox
     handler: MessageHandler

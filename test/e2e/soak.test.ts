@@ -164,6 +164,7 @@ url:
       table: soak
       columns: {topic: TEXT, n: INTEGER, body: TEXT}
       edit: any
+      limits: {messages_per_second: 0}
 `,
       dir,
     );

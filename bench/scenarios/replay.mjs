@@ -1,0 +1,111 @@
+// Scenario 4: history replay from a 100k-row table (history_limit: 100000) while live fan-out goes on.
+// A subscriber with a 2%-selective filter and one with none connect; we time their first frame and their
+// rows/s, compare the rate with the query-only rate of the SELECT returning the same rows (same core, same
+// file, no server running), and watch the publish→receipt latency of the live subscribers meanwhile.
+import path from 'node:path';
+import { connect, runWorker } from '../lib/common.mjs';
+import { startLoadgen } from '../lib/loadgen.mjs';
+import { median, minMax, sleep } from '../lib/proc.mjs';
+import { ROOT, startServer } from '../lib/servers.mjs';
+
+const DB_WORKER = path.join(ROOT, 'bench', 'workers', 'replay-db.mjs');
+
+export async function runReplay(ctx) {
+  const { reps, rows, liveSubs, liveRate, baselineMs } = ctx.cfg.replay;
+  const dir = ctx.tmp('replay');
+  const config = { historyLimit: rows };
+  // msghub creates its own schema; then the rows go in directly (faster than publishing 100k messages).
+  let server = await startServer('msghub', { dir, config });
+  await server.stop();
+  const dbFile = path.join(dir, 'bench.db');
+  const setup = await runWorker(DB_WORKER, ['setup', dbFile, String(rows)], { timeoutMs: 300000 });
+  const selective = 'c7'; // channels c0..c49: 2%
+  const cases = [
+    { name: '2% filter', path: `/bench?channel=${selective}`, expect: Math.floor(rows / 50) + (rows % 50 >= 7 ? 1 : 0), channel: selective },
+    { name: 'no filter', path: '/bench', expect: rows, channel: '-' },
+  ];
+  for (const c of cases) c.query = await runWorker(DB_WORKER, ['query', dbFile, '5', c.channel, String(rows)], { timeoutMs: 300000 });
+  ctx.progress(`replay: table of ${setup.rows} rows; query-only ${cases.map((c) => `${c.name} ${c.query.ms.toFixed(1)} ms (${(c.query.rowsPerS / 1000).toFixed(0)}k rows/s)`).join(', ')}`);
+
+  server = await startServer('msghub', { dir, config });
+  let lg;
+  const runs = [];
+  let baseline = null;
+  try {
+    lg = await startLoadgen(ctx.loadgen, { port: server.port, proto: 'ws' });
+    await lg.cmd('channel live');
+    // live subscribers hear the publisher (channel=live); their history query is empty
+    const r = await lg.cmd(`open sub ${liveSubs} 20 0 /bench?channel=live`, 120000);
+    if (!r.ok) throw new Error(`live subscribers: ${JSON.stringify(r)}`);
+    await connect(lg, 'msghub', { subs: 0, pubs: 1 });
+    await lg.cmd(`rate ${liveRate}`);
+    await sleep(1000);
+    await lg.cmd('record on');
+    await server.call('reset');
+    await sleep(baselineMs);
+    const bstats = await server.call('stats');
+    await lg.cmd('record off');
+    baseline = { live: await lg.cmd('lat'), elMaxMs: bstats.elMaxMs };
+    for (let rep = 0; rep < reps; rep++) {
+      for (const c of cases) {
+        await lg.cmd('record on');
+        await server.call('reset');
+        const res = await lg.cmd(`replay ${c.expect} 60000 0 ${c.path}`, 70000);
+        const st = await server.call('stats');
+        await lg.cmd('record off');
+        const live = await lg.cmd('lat');
+        const rowsPerS = res.done_ms > 0 ? res.rows / (res.done_ms / 1000) : null;
+        runs.push({
+          rep,
+          name: c.name,
+          ok: res.ok === 1,
+          rows: res.rows,
+          frames: res.frames,
+          firstMs: res.first_ms,
+          doneMs: res.done_ms,
+          rowsPerS,
+          vsQuery: rowsPerS ? rowsPerS / c.query.rowsPerS : null,
+          gaps: res.gaps,
+          liveMaxMs: live.max,
+          liveP99Ms: live.p99,
+          liveN: live.n,
+          elMaxMs: st.elMaxMs,
+        });
+        ctx.progress(
+          `replay ${c.name}: ${res.rows} rows in ${res.frames} frames, first frame ${res.first_ms.toFixed(1)} ms, done ${res.done_ms.toFixed(0)} ms (${rowsPerS ? (rowsPerS / 1000).toFixed(0) : '–'}k rows/s); live max ${live.max} ms, server loop max ${st.elMaxMs.toFixed(1)} ms`,
+        );
+        await sleep(300);
+      }
+    }
+    await lg.cmd('stop', 20000);
+  } catch (err) {
+    ctx.fail('replay', err);
+  } finally {
+    await lg?.stop();
+    await server.stop();
+  }
+  const rowsOut = cases.map((c) => {
+    const rs = runs.filter((r) => r.name === c.name);
+    return {
+      name: c.name,
+      expect: c.expect,
+      runs: rs.length,
+      ok: rs.length > 0 && rs.every((r) => r.ok),
+      rows: median(rs.map((r) => r.rows)),
+      frames: median(rs.map((r) => r.frames)),
+      firstMs: median(rs.map((r) => r.firstMs)),
+      firstRange: minMax(rs.map((r) => r.firstMs)),
+      doneMs: median(rs.map((r) => r.doneMs)),
+      rowsPerS: median(rs.map((r) => r.rowsPerS)),
+      queryMs: c.query.ms,
+      queryRowsPerS: c.query.rowsPerS,
+      queryPlan: c.query.plan,
+      vsQuery: median(rs.map((r) => r.vsQuery)),
+      liveMaxMs: median(rs.map((r) => r.liveMaxMs)),
+      liveMaxRange: minMax(rs.map((r) => r.liveMaxMs)),
+      liveP99Ms: median(rs.map((r) => r.liveP99Ms)),
+      elMaxMs: median(rs.map((r) => r.elMaxMs)),
+    };
+  });
+  return { setup, baseline, runs, rows: rowsOut, sql: cases.map((c) => c.query.sql) };
+}

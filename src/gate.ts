@@ -1,0 +1,69 @@
+/**
+ * @module gate
+ * Who gets in, decided once per WebSocket handshake or HTTP request, before anything else runs, in this order:
+ *
+ *   origin (403) → identity: embedder's authenticate() or the JWT (401 for a bad token) → session cookie →
+ *   the handler's `auth:` rule (401 anonymous / 403 membership or condition)
+ *
+ * The per-handler connection caps are applied by the transports, which know when a connection ends.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { checkAccess, type Authenticator, type Sessions } from './auth/index.js';
+import { MhError, toMhError } from './errors.js';
+import type { ConnectionInfo, MessageHandler } from './handler.js';
+import type { Args, User } from './types.js';
+
+export interface GateOptions {
+  /** The embedding app's hook; when it returns a user, the JWT is not consulted. */
+  authenticate?: (req: IncomingMessage) => User | null | Promise<User | null>;
+  authenticator: Authenticator | null;
+  sessions: Sessions | null;
+}
+
+export interface Admitted {
+  info: ConnectionInfo;
+  /** A Set-Cookie header for a new anonymous session, to send with the response. */
+  setCookie: string | null;
+}
+
+/** The client address, without the IPv4-mapped IPv6 prefix. */
+export function clientIp(req: IncomingMessage): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+/** Lets a request in, or throws the MhError (with its HTTP status) that refuses it. */
+export async function admit(handler: MessageHandler, req: IncomingMessage, args: Args, options: GateOptions): Promise<Admitted> {
+  // A cross-site page must not open a socket or post with the victim's cookies.
+  if (!handler.config.origins(req)) throw new MhError('MH_ERR_AUTH_FORBIDDEN', [`origin ${req.headers.origin} is not allowed`]);
+  let user: User | null = null;
+  let expiresAt: number | null = null;
+  if (options.authenticate) {
+    user = await options.authenticate(req);
+    if (user !== null && (typeof user !== 'object' || typeof user.id !== 'string')) {
+      throw new Error('authenticate() must return null or an object with a string id');
+    }
+  }
+  if (user === null && options.authenticator) {
+    const found = await options.authenticator.authenticate(req);
+    if (found) ({ user, expiresAt } = found);
+  }
+  const session = options.sessions?.resolve(req) ?? null;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const ip = clientIp(req);
+  const denied = checkAccess(handler.config.access, user, { ip, headers });
+  if (denied) throw denied;
+  return { info: { args, user, sessionId: session?.id ?? null, ip, headers, expiresAt }, setCookie: session?.setCookie ?? null };
+}
+
+/** Refuses a WebSocket handshake with an HTTP status and a JSON `_error` body (browsers see the status only). */
+export function refuseUpgrade(socket: Duplex, err: unknown): void {
+  const e = toMhError(err);
+  const body = JSON.stringify({ _error: e.toJSON() });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' }[e.status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${e.status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
