@@ -64,7 +64,7 @@ const CFG = {
     ingest: { pubs: 2, subs: 2, window: 32, warmMs: 200, secsMs: 400 },
     replay: { rows: 2000, liveSubs: 2, liveRate: 100, baselineMs: 300 },
     conn: { n: 200, conc: 50, warm: 20 },
-    slow: { subs: 5, rate: 2000, phaseMs: 400, maxWaitMs: 15000, maxBufferedBytes: 64 * 1024 },
+    slow: { subs: 5, rate: 2000, phaseMs: 400, maxWaitMs: 15000, maxBufferedBytes: 256 * 1024 },
   },
 }[mode];
 const reps = Number(opt('--reps') ?? CFG.reps);
@@ -177,13 +177,13 @@ try {
   await step('conn', 'connections', (c) => runConnections({ ...c, cfg: { conn: { ...CFG.conn, reps: Math.min(reps, 5) } } }));
   await step('slow', 'slow', (c) => runSlow({ ...c, cfg: { slow: { ...CFG.slow, reps } } }));
   await step('micro', 'micro', async () => {
-    const micro = await runWorker(path.join(ROOT, 'bench', 'workers', 'micro.mjs'), quick ? ['--quick'] : [], { nodeArgs: ['--expose-gc'], timeoutMs: 300000 });
+    const micro = await runWorker(path.join(ROOT, 'bench', 'workers', 'micro.mjs'), smoke ? ['--smoke'] : quick ? ['--quick'] : [], { nodeArgs: ['--expose-gc'], timeoutMs: 300000 });
     if (micro.errors) for (const [k, v] of Object.entries(micro.errors)) ctx.fail(`micro ${k}`, v);
     // The expression helper's own benchmark, when present.
     const expr = path.join(ROOT, 'bench', 'expr.mjs');
     if (fs.existsSync(expr)) {
       try {
-        results.expr = await runWorker(expr, [], { timeoutMs: 120000, env: quick ? { ITERATIONS: '100000' } : {} });
+        results.expr = await runWorker(expr, [], { timeoutMs: 120000, env: smoke ? { ITERATIONS: '20000' } : quick ? { ITERATIONS: '100000' } : {} });
       } catch (err) {
         ctx.fail('bench/expr.mjs', err);
       }

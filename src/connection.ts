@@ -27,6 +27,8 @@ export class Connection implements Subscriber {
   readonly unacked: { payload: Payload; sentAt: number }[] = [];
   /** Frames per second this connection may send (null: unlimited). */
   rate: RateGuard | null = null;
+  /** Set when the connection is being closed for abuse: its further frames are dropped unread. */
+  refuseAll = false;
   /** Fires when the user's token expires without a refresh. */
   expiry: NodeJS.Timeout | null = null;
   /** Called for every event frame sent (durable delivery tracks them). */

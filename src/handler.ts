@@ -195,14 +195,24 @@ export class MessageHandler {
 
   /** A client frame. Errors go back to the sender as `_error` frames; the connection stays open. */
   receive(conn: Connection, text: string): void {
+    if (conn.refuseAll) return;
     let msg: Message;
     try {
       if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
       const verdict = conn.rate?.take() ?? 'ok';
       if (verdict === 'close') {
+        // Stop reading this client, but let the messages it already got accepted commit and be acknowledged.
+        conn.rate = null;
+        conn.refuseAll = true;
         const e = new MhError('MH_ERR_RATE_LIMITED', [`over ${this.config.limits.messages_per_second} messages/s for too long`]);
-        conn.sendError(e);
-        return conn.socket.close(e.closeCode!, e.message);
+        void conn
+          .idle()
+          .then(() => this.drained())
+          .then(() => {
+            conn.sendError(e);
+            conn.socket.close(e.closeCode!, e.message);
+          });
+        return;
       }
       if (verdict === 'limited') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);
       msg = parseFrame(text);
@@ -379,6 +389,11 @@ export class MessageHandler {
     }
   }
 
+  /** Resolves when every message enqueued so far has been committed and published. */
+  private async drained(): Promise<void> {
+    while (this.queue.length || this.flushing || this.flushScheduled) await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
+  }
+
   /** Commits queued messages in batches, then publishes each in commit order. */
   private flush(): Promise<void> {
     if (this.flushing) return this.flushing;
@@ -439,7 +454,7 @@ export class MessageHandler {
     const drained = (async () => {
       await Promise.all([...this.connections].map((c) => c.idle()));
       if (this.inflight > 0) await new Promise<void>((r) => (this.inflightDone = r));
-      while (this.queue.length || this.flushing) await this.flush();
+      await this.drained();
     })();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));

@@ -35,6 +35,9 @@ export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare
     '      url: sqlite:///$YAMLPATH/bench.db',
     '      table: messages',
     '      columns: {seq: TEXT, channel: TEXT, body: TEXT}',
+    // One load generator holds thousands of connections from a few addresses and publishes as fast as the
+    // server takes it: the per-connection abuse limits (kwargs.limits) would refuse exactly that, so they are off.
+    '      limits: {messages_per_second: 0, max_connections: 0, max_connections_per_ip: 0}',
   ];
   if (historyLimit !== undefined) lines.push(`      history_limit: ${historyLimit}`);
   if (maxBufferedBytes !== undefined) lines.push(`      max_buffered_bytes: ${maxBufferedBytes}`);

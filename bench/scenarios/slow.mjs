@@ -79,6 +79,7 @@ export async function runSlow(ctx) {
         resumedLast: resumed.last_seq,
         resumedRows: resumed.rows,
         resumedGaps: resumed.gaps,
+        resumed,
         resumeExact: resumed.first_seq === last + 1 && resumed.gaps === 0 && resumed.last_seq === drain.sent,
       };
       runs.push(run);

@@ -16,9 +16,10 @@ import Database from 'better-sqlite3';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = (p) => import(path.join(ROOT, 'dist', p));
-const quick = process.argv.includes('--quick');
-const N = quick ? 20_000 : 100_000;
-const ROUNDS = quick ? 3 : 5;
+const smoke = process.argv.includes('--smoke');
+const quick = smoke || process.argv.includes('--quick');
+const N = smoke ? 3000 : quick ? 20_000 : 100_000;
+const ROUNDS = smoke ? 1 : quick ? 3 : 5;
 
 const { compileService } = await dist('service.js');
 const { createPipeline } = await dist('pipeline/run.js');
@@ -52,7 +53,7 @@ async function handlerConfig(extra = {}) {
 
 /** Median µs per iteration of fn over ROUNDS rounds of n iterations (after a warm-up round). */
 function time(fn, n = N) {
-  for (let i = 0; i < Math.min(n, 20_000); i++) fn(i);
+  for (let i = 0; i < Math.min(n, smoke ? 1000 : 20_000); i++) fn(i);
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     const t = process.hrtime.bigint();
@@ -153,11 +154,11 @@ try {
   const turn = () => new Promise((r) => setImmediate(r));
   const frames = Array.from({ length: PER_TURN }, (_, k) => ({ ...sampleFrame, _seq: k + 1 }));
   const events = frames.map((_, k) => eventFor(k + 1));
-  for (let w = 0; w < 200; w++) {
+  for (let w = 0; w < (smoke ? 20 : 200); w++) {
     for (let k = 0; k < PER_TURN; k++) hub.publish(events[k], frames[k]);
     await turn();
   }
-  const turns = quick ? 300 : 1500;
+  const turns = smoke ? 30 : quick ? 300 : 1500;
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     let ns = 0n;
@@ -219,7 +220,7 @@ try {
   };
   await writeUs(100, 2000);
   prepares = 0;
-  const total = quick ? 5000 : 20000;
+  const total = smoke ? 500 : quick ? 5000 : 20000;
   const b1 = await writeUs(1, total / 5);
   const b100 = await writeUs(100, total);
   out.store = { usPerMsgBatch1: Number(b1.toFixed(2)), usPerMsgBatch100: Number(b100.toFixed(2)), preparesDuringWrites: prepares };
