@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SERVER_DEFAULTS } from '../config/defaults.js';
 import type { MessageService } from '../service.js';
 import type { Disposable } from '../types.js';
 
@@ -47,8 +48,14 @@ export function createServer(service: MessageService): { server: http.Server; cl
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await service.close();
       await mount.dispose();
-      server.closeIdleConnections?.();
+      // Keep-alive connections may still carry a request or two (answered with 503 / a closed stream); close
+      // each as soon as it is idle, and any stragglers after a grace period.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const grace = setTimeout(() => server.closeAllConnections(), SERVER_DEFAULTS.shutdown_timeout_ms);
       await stopped;
+      clearInterval(sweep);
+      clearTimeout(grace);
     },
   };
 }
