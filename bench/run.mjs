@@ -78,7 +78,7 @@ function nofile() {
     return 1024;
   }
 }
-const needFds = CFG.conn.n + 2000;
+const needFds = CFG.conn.n + 100;
 if (wanted('conn') && nofile() < needFds && !process.env.BENCH_ULIMIT_RAISED) {
   const r = spawnSync(
     'bash',
@@ -88,7 +88,7 @@ if (wanted('conn') && nofile() < needFds && !process.env.BENCH_ULIMIT_RAISED) {
   process.exit(r.status ?? 1);
 }
 if (wanted('conn') && nofile() < needFds) {
-  CFG.conn.n = Math.max(100, nofile() - 2000);
+  CFG.conn.n = Math.max(100, nofile() - 100);
   console.error(`bench: only ${nofile()} file descriptors allowed; holding ${CFG.conn.n} connections instead`);
 }
 
