@@ -9,9 +9,9 @@
  * order, after its history.
  */
 import type { MessageHandlerConfig } from './config/message-handler.js';
-import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator } from './auth/index.js';
 import { Connection } from './connection.js';
 import { Durable } from './durable.js';
+import { AccessPolicy } from './policy.js';
 import { MhError, toMhError } from './errors.js';
 import { parseFilter, projectRow, type Filter } from './filter/index.js';
 import { sendEventsSince, sendHistory } from './replay.js';
@@ -78,12 +78,8 @@ export class MessageHandler {
   /** At-least-once delivery state (kwargs `durable: true`). */
   private readonly durable: Durable | null;
   private readonly pruner: NodeJS.Timeout;
-  /** Open connections per handler and per client address (kwargs `limits`). */
-  readonly connectionCount: ConnectionCounter;
-  /** Verifies refreshed tokens sent as `{"_auth": token}` (set by the service when JWT auth is configured). */
-  verifier: Authenticator | null = null;
-  /** HTTP publishers have no connection: their rate is kept per client address. */
-  private readonly httpRates = new Map<string, RateGuard>();
+  /** Rate limits, connection caps and token expiry for this handler's clients. */
+  readonly policy: AccessPolicy;
 
   constructor(
     readonly config: MessageHandlerConfig,
@@ -94,7 +90,7 @@ export class MessageHandler {
     this.columnNames = [...config.columns.keys()];
     this.run = createPipeline(config, log);
     this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
-    this.connectionCount = new ConnectionCounter(config.limits.max_connections, config.limits.max_connections_per_ip);
+    this.policy = new AccessPolicy(config.limits);
     // The event record is bounded by age and count (kwargs `retention`); resume beyond it falls back to history.
     const prune = (): void =>
       void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
@@ -124,10 +120,10 @@ export class MessageHandler {
     }
     const conn = new Connection(socket, sub.scope, this.log);
     conn.filter = sub.filter;
-    conn.rate = this.rateGuard();
+    conn.rate = this.policy.rateGuard();
     this.connections.add(conn);
     conn.unsubscribe = this.hub.subscribe(conn);
-    this.expireAt(conn, info.expiresAt ?? null);
+    this.policy.expireAt(conn, info.expiresAt ?? null);
     try {
       await this.replay(conn, info);
     } catch (err) {
@@ -223,7 +219,7 @@ export class MessageHandler {
     const ref = msg._ref;
     delete msg._ref;
     if (Object.hasOwn(msg, '_ack')) return this.acknowledge(conn, msg._ack, ref);
-    if (Object.hasOwn(msg, '_auth')) return void this.refresh(conn, msg._auth, ref);
+    if (Object.hasOwn(msg, '_auth')) return void this.policy.refresh(conn, msg._auth, ref);
     if (msg._direct === true) return this.direct(conn, msg, ref);
     this.inflight++;
     conn.serial(() => {
@@ -242,55 +238,6 @@ export class MessageHandler {
         });
       }
     });
-  }
-
-  /** A per-connection rate guard, or null when `limits.messages_per_second` is 0 (unlimited). */
-  private rateGuard(): RateGuard | null {
-    const l = this.config.limits;
-    if (l.messages_per_second === 0) return null;
-    return new RateGuard({ messagesPerSecond: l.messages_per_second, burst: l.burst, closeAfterSeconds: l.close_after_seconds, closeAfterRefusals: l.close_after_refusals });
-  }
-
-  /** HTTP publish: the same rate, kept per client address. Throws MH_ERR_RATE_LIMITED. */
-  checkHttpRate(ip: string, messages: number): void {
-    let guard = this.httpRates.get(ip);
-    if (guard === undefined) {
-      const g = this.rateGuard();
-      if (!g) return;
-      // Bounded: forget every address when the table grows large (a rate is a short-term thing).
-      if (this.httpRates.size > 10_000) this.httpRates.clear();
-      this.httpRates.set(ip, (guard = g));
-    }
-    if (guard.take(messages) !== 'ok') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);
-  }
-
-  /** Closes the connection with 4401 when its token expires, unless `_auth` brought a fresher one. */
-  private expireAt(conn: Connection, expiresAt: number | null): void {
-    if (conn.expiry) clearTimeout(conn.expiry);
-    conn.expiry = null;
-    const ms = msUntilExpiry(expiresAt, Date.now());
-    if (ms === null) return;
-    conn.expiry = setTimeout(() => {
-      const e = new MhError('MH_ERR_AUTH_EXPIRED');
-      conn.sendError(e);
-      conn.socket.close(e.closeCode!, 'Token expired');
-    }, ms);
-    conn.expiry.unref();
-  }
-
-  /** `{"_auth": token}`: a refreshed token for the same user keeps the connection open past the old expiry. */
-  private async refresh(conn: Connection, token: unknown, ref: unknown): Promise<void> {
-    try {
-      if (!this.verifier) throw new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Token refresh needs JWT auth (the auth: section)' });
-      if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_MSG_REJECTED', [], { message: '_auth must be a token string' });
-      const next = await this.verifier.verify(token);
-      const mismatch = checkRefresh(conn.scope.current_user, next.user);
-      if (mismatch) throw mismatch;
-      this.expireAt(conn, next.expiresAt);
-      conn.socket.send(Payload.of({ _auth: 'ok', _ref: ref, expires: next.expiresAt === null ? null : new Date(next.expiresAt).toISOString() }));
-    } catch (err) {
-      conn.fail(err, ref);
-    }
   }
 
   /** `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. */

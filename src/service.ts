@@ -190,7 +190,7 @@ export class MessageService {
         stores.set(key, store);
       }
       const handler = new MessageHandler(config, store, this.log);
-      handler.verifier = this.gate.authenticator;
+      handler.policy.verifier = this.gate.authenticator;
       const endpoint = new WsEndpoint(
         handler,
         { maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.maxBufferedBytes, pingIntervalMs: this.options.pingIntervalMs ?? SERVER_DEFAULTS.ping_interval_ms },
@@ -270,9 +270,9 @@ export class MessageService {
     const { handler, endpoint } = mounted;
     admit(handler, req, args, this.gate).then(
       ({ info, setCookie }) => {
-        const full = handler.connectionCount.acquire(info.ip);
+        const full = handler.policy.connections.acquire(info.ip);
         if (full) return refuseUpgrade(socket, full);
-        endpoint.upgrade(req, socket, head, info, setCookie, () => handler.connectionCount.release(info.ip));
+        endpoint.upgrade(req, socket, head, info, setCookie, () => handler.policy.connections.release(info.ip));
       },
       (err) => {
         if (!(err instanceof MhError)) this.log('error', `url:${handler.name}: authenticate failed`, err);

@@ -56,7 +56,7 @@ export async function serveMessageHttp(
     const body = await readJson(req, handler.config.maxMessageBytes * 16);
     const items = Array.isArray(body) ? body : [body];
     if (items.length > MAX_ITEMS) throw new MhError('MH_ERR_HTTP_BODY', [`at most ${MAX_ITEMS} messages per request`]);
-    handler.checkHttpRate(i.ip, items.length);
+    handler.policy.checkHttpRate(i.ip, items.length);
     const scope: ExprHandler = Object.freeze({
       name: handler.name,
       current_user: i.user,
@@ -126,9 +126,9 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 
 /** Server-Sent Events: the same connection life as a WebSocket, one-way. */
 async function serveSse(handler: MessageHandler, req: IncomingMessage, res: ServerResponse, i: ConnectionInfo, options: MessageHttpOptions): Promise<void> {
-  const full = handler.connectionCount.acquire(i.ip);
+  const full = handler.policy.connections.acquire(i.ip);
   if (full) throw full;
-  res.once('close', () => handler.connectionCount.release(i.ip));
+  res.once('close', () => handler.policy.connections.release(i.ip));
   // A browser's EventSource reconnects by itself and sends the last id it saw.
   const last = req.headers['last-event-id'];
   if (typeof last === 'string' && last !== '' && !i.args._since) i.args = { ...i.args, _since: [last] };
@@ -148,21 +148,21 @@ async function longPoll(handler: MessageHandler, req: IncomingMessage, res: Serv
   const waitArg = args._wait?.at(-1);
   if (waitArg !== undefined && !/^\d+(\.\d+)?$/.test(waitArg)) throw new MhError('MH_ERR_FILTER_VALUE', ['_wait', `${JSON.stringify(waitArg)} is not a number of seconds`]);
   const wait = Math.min(waitArg === undefined ? LONG_POLL.wait : Number(waitArg), LONG_POLL.maxWait);
-  const full = handler.connectionCount.acquire(info.ip);
+  const full = handler.policy.connections.acquire(info.ip);
   if (full) throw full;
   const socket = new CollectSocket(LONG_POLL.maxEvents);
   let conn: Awaited<ReturnType<MessageHandler['open']>>;
   try {
     conn = await handler.open(socket, info);
   } catch (err) {
-    handler.connectionCount.release(info.ip);
+    handler.policy.connections.release(info.ip);
     throw err;
   }
   let answered = false;
   const answer = (): void => {
     if (answered) return;
     answered = true;
-    handler.connectionCount.release(info.ip);
+    handler.policy.connections.release(info.ip);
     clearTimeout(timer);
     socket.onFrame = null;
     if (conn) handler.disconnect(conn);

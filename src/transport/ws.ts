@@ -38,14 +38,42 @@ interface RawSender {
   _queue?: unknown[];
 }
 
-/** Sockets with frames waiting for this turn's flush. One setImmediate serves them all. */
-const dirty = new Set<WsSocket>();
+/**
+ * Sockets with frames waiting for this turn's flush, in the order they got their first frame of the turn.
+ * One setImmediate serves them all. An array with a count (not a Set that is cleared every turn) so that a
+ * turn's flush allocates nothing per socket.
+ */
+const dirty: (WsSocket | undefined)[] = [];
+let dirtyCount = 0;
 let flushScheduled = false;
+
+/**
+ * The last concatenation made during a flush. Subscribers of one filter group (and of groups that matched the
+ * same events) receive the same frames in the same order and sit next to each other in `dirty`, so they share
+ * one concatenated buffer: a broadcast turn costs one copy per distinct frame list, not one per subscriber.
+ */
+interface SharedConcat {
+  frames: Buffer[];
+  bytes: number;
+  buf: Buffer | null;
+}
 
 function flushAll(): void {
   flushScheduled = false;
-  for (const s of dirty) s.flush();
-  dirty.clear();
+  const shared: SharedConcat = { frames: [], bytes: 0, buf: null };
+  // dirtyCount is re-read: a socket that gets a frame while we flush (e.g. from a close handler) is flushed too.
+  for (let i = 0; i < dirtyCount; i++) {
+    const s = dirty[i]!;
+    dirty[i] = undefined;
+    s.queued = false;
+    s.flushShared(shared);
+  }
+  dirtyCount = 0;
+}
+
+/** Writes every socket's queued frames now (rather than on this turn's setImmediate). */
+export function flushWsSockets(): void {
+  if (dirtyCount > 0) flushAll();
 }
 
 export interface WsSocketOptions {
@@ -54,8 +82,18 @@ export interface WsSocketOptions {
 }
 
 export class WsSocket implements Socket {
-  private pending: Buffer[] = [];
+  /** Frames queued this turn: the first `pendingCount` entries (the array is reused from turn to turn). */
+  private readonly pending: (Buffer | undefined)[] = [];
+  private pendingCount = 0;
   private pendingBytes = 0;
+  /**
+   * Bytes we may queue before the slow-consumer check needs ws's live queue size: the limit minus what was
+   * still buffered at the last flush. That queue only shrinks between flushes, so this is conservative, and
+   * the per-frame cost of the check is one comparison.
+   */
+  private room: number;
+  /** In `dirty`, waiting for the turn's flush. */
+  queued = false;
   private readonly sender: RawSender | undefined;
 
   constructor(
@@ -66,6 +104,7 @@ export class WsSocket implements Socket {
     // we disable). Writing our pre-framed bytes through it keeps ws's own control frames correctly ordered.
     const sender = (ws as unknown as { _sender?: RawSender })._sender;
     this.sender = sender && typeof sender.sendFrame === 'function' ? sender : undefined;
+    this.room = options.maxBufferedBytes;
   }
 
   get isOpen(): boolean {
@@ -73,20 +112,25 @@ export class WsSocket implements Socket {
   }
 
   send(payload: Payload): void {
-    if (!this.isOpen) return;
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = payload.encode('ws', encodeWs);
-    if (this.ws.bufferedAmount + this.pendingBytes + frame.length > this.options.maxBufferedBytes) {
-      // A reader that cannot keep up must not grow our memory without bound, nor slow anyone else down.
-      const err = new MhError('MH_ERR_SLOW_CONSUMER', [this.options.maxBufferedBytes]);
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.close(err.closeCode ?? CloseCode.SlowConsumer, err.message);
-      return;
+    const bytes = this.pendingBytes + frame.length;
+    if (bytes > this.room) {
+      // Over the estimate: look at what ws and the kernel really hold now before deciding.
+      this.room = this.options.maxBufferedBytes - this.ws.bufferedAmount;
+      if (bytes > this.room) {
+        // A reader that cannot keep up must not grow our memory without bound, nor slow anyone else down.
+        const err = new MhError('MH_ERR_SLOW_CONSUMER', [this.options.maxBufferedBytes]);
+        this.drop();
+        this.close(err.closeCode ?? CloseCode.SlowConsumer, err.message);
+        return;
+      }
     }
-    this.pending.push(frame);
-    this.pendingBytes += frame.length;
-    if (this.pending.length === 1) {
-      dirty.add(this);
+    this.pending[this.pendingCount++] = frame;
+    this.pendingBytes = bytes;
+    if (!this.queued) {
+      this.queued = true;
+      dirty[dirtyCount++] = this;
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
@@ -96,19 +140,43 @@ export class WsSocket implements Socket {
 
   /** Writes everything queued this turn in one syscall. */
   flush(): void {
+    this.flushShared(null);
+  }
+
+  /** flush(), reusing `shared`'s concatenation when this socket's frames are the same list. */
+  flushShared(shared: SharedConcat | null): void {
+    const n = this.pendingCount;
+    if (n === 0) return;
     const list = this.pending;
-    if (list.length === 0) return;
-    this.pending = [];
+    const bytes = this.pendingBytes;
+    this.pendingCount = 0;
     this.pendingBytes = 0;
-    if (!this.isOpen) return;
-    const buf = list.length === 1 ? list[0]! : Buffer.concat(list);
     const s = this.sender;
-    if (s && (s._state === undefined || s._state === 0) && (!s._queue || s._queue.length === 0)) {
-      s.sendFrame([buf]);
-    } else {
-      // Fallback through the public API (e.g. if ws internals change): one send per frame.
-      for (const f of list) this.ws.send(f.subarray(headerLength(f)), { binary: false });
+    if (!this.isOpen || !(s && (s._state === undefined || s._state === 0) && (!s._queue || s._queue.length === 0))) {
+      // Closed (drop), or ws internals not as expected: one send per frame through the public API.
+      if (this.isOpen) for (let i = 0; i < n; i++) this.ws.send(list[i]!.subarray(headerLength(list[i]!)), { binary: false });
+      list.fill(undefined, 0, n);
+      return;
     }
+    let buf: Buffer;
+    if (n === 1) {
+      buf = list[0]!;
+      list[0] = undefined;
+    } else if (shared && shared.buf && shared.bytes === bytes && shared.frames.length === n && sameFrames(shared.frames, list, n)) {
+      buf = shared.buf;
+    } else {
+      buf = Buffer.allocUnsafe(bytes);
+      let off = 0;
+      for (let i = 0; i < n; i++) off += list[i]!.copy(buf, off);
+      if (shared) {
+        shared.frames = list.slice(0, n) as Buffer[];
+        shared.bytes = bytes;
+        shared.buf = buf;
+      }
+      list.fill(undefined, 0, n);
+    }
+    s.sendFrame([buf]);
+    this.room = this.options.maxBufferedBytes - this.ws.bufferedAmount;
   }
 
   drained(): Promise<void> {
@@ -131,6 +199,20 @@ export class WsSocket implements Socket {
     this.flush();
     this.ws.close(code, capReason(reason));
   }
+
+  /** Forgets the frames queued this turn. */
+  private drop(): void {
+    this.pending.fill(undefined, 0, this.pendingCount);
+    this.pendingCount = 0;
+    this.pendingBytes = 0;
+  }
+}
+
+/** Whether the first `n` queued frames are `frames` (the same Buffers, in the same order); clears them if so. */
+function sameFrames(frames: Buffer[], list: (Buffer | undefined)[], n: number): boolean {
+  for (let i = 0; i < n; i++) if (frames[i] !== list[i]) return false;
+  list.fill(undefined, 0, n);
+  return true;
 }
 
 function headerLength(frame: Buffer): number {

@@ -1,0 +1,71 @@
+/**
+ * @module policy
+ * How much a handler's clients may do once admitted (see gate.ts for who gets in): per-connection message
+ * rates, per-address rates for HTTP publishers, connection caps, and token expiry with in-band refresh.
+ */
+import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator, type Limits } from './auth/index.js';
+import type { Connection } from './connection.js';
+import { MhError } from './errors.js';
+import { Payload } from './transport/socket.js';
+
+export class AccessPolicy {
+  /** Open connections per handler and per client address (kwargs `limits`). */
+  readonly connections: ConnectionCounter;
+  /** Verifies refreshed tokens sent as `{"_auth": token}` (set by the service when JWT auth is configured). */
+  verifier: Authenticator | null = null;
+  /** HTTP publishers have no connection: their rate is kept per client address. */
+  private readonly httpRates = new Map<string, RateGuard>();
+
+  constructor(readonly limits: Limits) {
+    this.connections = new ConnectionCounter(limits.max_connections, limits.max_connections_per_ip);
+  }
+
+  /** A per-connection rate guard, or null when `limits.messages_per_second` is 0 (unlimited). */
+  rateGuard(): RateGuard | null {
+    const l = this.limits;
+    if (l.messages_per_second === 0) return null;
+    return new RateGuard({ messagesPerSecond: l.messages_per_second, burst: l.burst, closeAfterSeconds: l.close_after_seconds, closeAfterRefusals: l.close_after_refusals });
+  }
+
+  /** HTTP publish: the same rate, kept per client address. Throws MH_ERR_RATE_LIMITED. */
+  checkHttpRate(ip: string, messages: number): void {
+    let guard = this.httpRates.get(ip);
+    if (guard === undefined) {
+      const g = this.rateGuard();
+      if (!g) return;
+      // Bounded: forget every address when the table grows large (a rate is a short-term thing).
+      if (this.httpRates.size > 10_000) this.httpRates.clear();
+      this.httpRates.set(ip, (guard = g));
+    }
+    if (guard.take(messages) !== 'ok') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.limits.messages_per_second} messages/s`]);
+  }
+
+  /** Closes the connection with 4401 when its token expires, unless `_auth` brought a fresher one. */
+  expireAt(conn: Connection, expiresAt: number | null): void {
+    if (conn.expiry) clearTimeout(conn.expiry);
+    conn.expiry = null;
+    const ms = msUntilExpiry(expiresAt, Date.now());
+    if (ms === null) return;
+    conn.expiry = setTimeout(() => {
+      const e = new MhError('MH_ERR_AUTH_EXPIRED');
+      conn.sendError(e);
+      conn.socket.close(e.closeCode!, 'Token expired');
+    }, ms);
+    conn.expiry.unref();
+  }
+
+  /** `{"_auth": token}`: a refreshed token for the same user keeps the connection open past the old expiry. */
+  async refresh(conn: Connection, token: unknown, ref: unknown): Promise<void> {
+    try {
+      if (!this.verifier) throw new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Token refresh needs JWT auth (the auth: section)' });
+      if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_MSG_REJECTED', [], { message: '_auth must be a token string' });
+      const next = await this.verifier.verify(token);
+      const mismatch = checkRefresh(conn.scope.current_user, next.user);
+      if (mismatch) throw mismatch;
+      this.expireAt(conn, next.expiresAt);
+      conn.socket.send(Payload.of({ _auth: 'ok', _ref: ref, expires: next.expiresAt === null ? null : new Date(next.expiresAt).toISOString() }));
+    } catch (err) {
+      conn.fail(err, ref);
+    }
+  }
+}
