@@ -9,7 +9,9 @@ import { spawnPinned, stop, waitForOutput } from './proc.mjs';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(HERE, '..', '..');
 const PROBE = pathToFileURL(path.join(HERE, 'probe.mjs')).href;
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+// BENCH_DIST points at another build of msghub (e.g. a patched copy) to measure a change before making it.
+export const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(ROOT, 'dist');
+const CLI = path.join(DIST, 'cli.js');
 const BASELINES = path.join(ROOT, 'bench', 'servers', 'baselines.mjs');
 
 /** Server kinds, in the order tables show them. */

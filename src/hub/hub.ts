@@ -33,6 +33,27 @@ interface Group {
   readonly projection: string;
 }
 
+/**
+ * Transports that queue frames for a turn-end flush (the ws transport) register here to be told when a run of
+ * committed events has been published. The handler publishes each committed batch in one synchronous loop, so
+ * one microtask after the first publish runs right after the batch's last one: its frames go out in the same
+ * event-loop turn as its commit, instead of waiting one more loop iteration for the transport's setImmediate.
+ * Events without a sequence number (direct messages, published one per incoming frame) keep the per-turn
+ * coalescing: flushing after each of them would cost one write per subscriber per message.
+ */
+const batchHooks: (() => void)[] = [];
+let batchHookQueued = false;
+
+function runBatchHooks(): void {
+  batchHookQueued = false;
+  for (const hook of batchHooks) hook();
+}
+
+/** Registers a function to call after each synchronous run of committed-event publishes. */
+export function onPublishedBatch(hook: () => void): void {
+  if (!batchHooks.includes(hook)) batchHooks.push(hook);
+}
+
 export class Hub {
   private readonly groups = new Map<string, Group>();
 
@@ -69,6 +90,10 @@ export class Hub {
    * The frame is serialized at most once per distinct projection.
    */
   publish(event: StoredEvent, frame: Row): void {
+    if (event.seq > 0 && !batchHookQueued && batchHooks.length > 0) {
+      batchHookQueued = true;
+      queueMicrotask(runBatchHooks);
+    }
     let full: Payload | undefined;
     let projected: Map<string, Payload> | undefined;
     for (const group of this.groups.values()) {

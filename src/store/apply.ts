@@ -19,6 +19,18 @@ export function checkOwnership(req: WriteRequest, before: Row): MhError | null {
   return new MhError('MH_ERR_MSG_FORBIDDEN', [], { message: `Only the user who posted ${req.id} may ${req.method === 'PUT' ? 'edit' : 'delete'} it` });
 }
 
+/**
+ * The row a PUT or DELETE addresses, as read from the database (`raw`), after the existence and ownership
+ * checks. Throws MH_ERR_MSG_NOT_FOUND or MH_ERR_MSG_FORBIDDEN.
+ */
+export function existingRow(req: WriteRequest, raw: Row | undefined, columns: ReadonlyMap<string, ColumnDef>): Row {
+  if (!raw) throw new MhError('MH_ERR_MSG_NOT_FOUND', [req.id]);
+  const before = rowFromDb(raw, columns);
+  const denied = checkOwnership(req, before);
+  if (denied) throw denied;
+  return before;
+}
+
 /** The whole row a POST creates: every column, with the column default (or null) where the message is silent. */
 export function rowForPost(req: WriteRequest, columns: ReadonlyMap<string, ColumnDef>, seq: number): Row {
   const row: Row = {};

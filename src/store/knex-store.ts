@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { Row } from '../types.js';
-import { checkOwnership, constraintError, eventData, rowForPost, rowFromDb } from './apply.js';
+import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
@@ -89,11 +89,7 @@ export class KnexStore extends BaseStore {
       changed = [...this.columns.keys()];
     } else {
       // FOR UPDATE: another msghub process on the same database cannot change the row between check and write.
-      const raw = (await trx(this.table).select(cols).where('id', req.id).forUpdate().first()) as Row | undefined;
-      if (!raw) throw new MhError('MH_ERR_MSG_NOT_FOUND', [req.id]);
-      before = rowFromDb(raw, this.columns);
-      const denied = checkOwnership(req, before);
-      if (denied) throw denied;
+      before = existingRow(req, (await trx(this.table).select(cols).where('id', req.id).forUpdate().first()) as Row | undefined, this.columns);
       if (req.method === 'PUT') {
         changed = Object.keys(req.values);
         await trx(this.table)

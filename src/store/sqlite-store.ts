@@ -18,7 +18,7 @@ import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { Row } from '../types.js';
-import { checkOwnership, constraintError, eventData, rowForPost, rowFromDb } from './apply.js';
+import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
@@ -90,11 +90,7 @@ export class SqliteStore extends BaseStore {
         insertRow.run(...cols.map((c) => sqliteValue(after![c])));
         changed = [...this.columns.keys()];
       } else {
-        const raw = selectById.get(req.id) as Row | undefined;
-        if (!raw) throw new MhError('MH_ERR_MSG_NOT_FOUND', [req.id]);
-        before = rowFromDb(raw, this.columns);
-        const denied = checkOwnership(req, before);
-        if (denied) throw denied;
+        before = existingRow(req, selectById.get(req.id) as Row | undefined, this.columns);
         if (req.method === 'PUT') {
           changed = Object.keys(req.values);
           const set = [...changed, SEQ_COLUMN];

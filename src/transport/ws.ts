@@ -9,6 +9,7 @@
  */
 import WebSocket from 'ws';
 import { CloseCode, MhError } from '../errors.js';
+import { onPublishedBatch } from '../hub/hub.js';
 import type { Payload, Socket } from './socket.js';
 
 /** Frames a text payload as one unmasked, final WebSocket text frame (server → client). */
@@ -60,6 +61,10 @@ interface SharedConcat {
 
 function flushAll(): void {
   flushScheduled = false;
+  flushDirty();
+}
+
+function flushDirty(): void {
   const shared: SharedConcat = { frames: [], bytes: 0, buf: null };
   // dirtyCount is re-read: a socket that gets a frame while we flush (e.g. from a close handler) is flushed too.
   for (let i = 0; i < dirtyCount; i++) {
@@ -73,8 +78,10 @@ function flushAll(): void {
 
 /** Writes every socket's queued frames now (rather than on this turn's setImmediate). */
 export function flushWsSockets(): void {
-  if (dirtyCount > 0) flushAll();
+  if (dirtyCount > 0) flushDirty();
 }
+// A committed batch's frames are written as soon as the batch is published (see hub.ts onPublishedBatch).
+onPublishedBatch(flushWsSockets);
 
 export interface WsSocketOptions {
   /** Bytes a subscriber may have queued (ours + the kernel's not yet accepted) before it is closed as slow. */

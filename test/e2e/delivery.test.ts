@@ -6,9 +6,9 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mount, type Mounted } from '../support/mounts.js';
+import { headerUser, mount, type Mounted } from '../support/mounts.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
-import { TestClient, type Frame } from '../support/ws-client.js';
+import { clientPool, type Frame, type TestClient } from '../support/ws-client.js';
 
 const CONFIG = `
 url:
@@ -39,25 +39,15 @@ url:
 describe('delivery', () => {
   let server: Mounted;
   let dir: string;
-  const clients: TestClient[] = [];
-  const connect = async (p: string, user?: string): Promise<TestClient> => {
-    const c = await TestClient.connect(`${server.ws}${p}`, user ? { 'x-user': user } : undefined);
-    clients.push(c);
-    return c;
-  };
+  const { connect, closeAll } = clientPool(() => server.ws);
   const live = (c: TestClient): Frame[] => c.frames.filter((f) => f._method);
 
   beforeAll(async () => {
     dir = tempDir();
-    server = await mount('http', writeConfig(CONFIG, dir), {
-      authenticate: (req) => {
-        const id = req.headers['x-user'];
-        return typeof id === 'string' ? { id } : null;
-      },
-    });
+    server = await mount('http', writeConfig(CONFIG, dir), { authenticate: headerUser });
   });
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await closeAll();
     await server?.close();
   });
 

@@ -7,9 +7,9 @@ import { cpSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mount, type Mounted } from '../support/mounts.js';
+import { ROOT, headerUser, mount, type Mounted } from '../support/mounts.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
-import { TestClient } from '../support/ws-client.js';
+import { clientPool } from '../support/ws-client.js';
 
 const CONFIG = `
 modules:
@@ -57,12 +57,7 @@ url:
 describe('expression hooks over WebSocket', () => {
   let server: Mounted;
   let dir: string;
-  const clients: TestClient[] = [];
-  const connect = async (p: string, user?: string): Promise<TestClient> => {
-    const c = await TestClient.connect(`${server.ws}${p}`, user ? { 'x-user': user } : undefined);
-    clients.push(c);
-    return c;
-  };
+  const { connect, closeAll } = clientPool(() => server.ws);
   const row = (table: string, id: unknown): Record<string, unknown> => {
     const db = new Database(path.join(dir, 'hooks.db'), { readonly: true });
     try {
@@ -76,12 +71,10 @@ describe('expression hooks over WebSocket', () => {
     dir = tempDir();
     mkdirSync(path.join(dir, 'modules'));
     cpSync(path.join(ROOT, 'test/fixtures/modules/mymodule.js'), path.join(dir, 'modules/mymodule.js'));
-    server = await mount('http', writeConfig(CONFIG, dir), {
-      authenticate: (req) => (typeof req.headers['x-user'] === 'string' ? { id: req.headers['x-user'] } : null),
-    });
+    server = await mount('http', writeConfig(CONFIG, dir), { authenticate: headerUser });
   });
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await closeAll();
     await server?.close();
   });
 

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type Mounted } from '../support/mounts.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
-import { TestClient } from '../support/ws-client.js';
+import { clientPool } from '../support/ws-client.js';
 
 const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long!';
 const CONFIG = `
@@ -83,13 +83,8 @@ const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('bas
 describe('security: who may connect, what they may change, how much they may send', () => {
   let server: Mounted;
   let dir: string;
-  const open: TestClient[] = [];
   const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
-  const connect = async (p: string, headers?: Record<string, string>): Promise<TestClient> => {
-    const c = await TestClient.connect(`${server.ws}${p}`, headers);
-    open.push(c);
-    return c;
-  };
+  const { connect, closeAll } = clientPool(() => server.ws);
   /** The handshake's HTTP status: 101 when it opened, else the refusal. */
   const handshake = (p: string, headers: Record<string, string> = {}): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -120,7 +115,7 @@ describe('security: who may connect, what they may change, how much they may sen
     server = await startCli(writeConfig(CONFIG, dir));
   });
   afterAll(async () => {
-    await Promise.all(open.map((c) => c.close()));
+    await closeAll();
     await server?.close();
   });
 

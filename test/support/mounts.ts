@@ -149,3 +149,9 @@ export async function startCli(configFile: string, extraArgs: string[] = []): Pr
     },
   };
 }
+
+/** An embedding app's authenticate(): the user named by the `x-user` request header (tests only). */
+export function headerUser(req: http.IncomingMessage): { id: string } | null {
+  const id = req.headers['x-user'];
+  return typeof id === 'string' ? { id } : null;
+}

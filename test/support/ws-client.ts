@@ -108,3 +108,25 @@ export class TestClient {
     }
   }
 }
+
+/**
+ * Connects TestClients to a server chosen later (e.g. in beforeAll) and closes them all at the end.
+ * `headers` may be a user name (sent as `x-user`, see headerUser) or a header map.
+ */
+export function clientPool(base: () => string): {
+  connect(path: string, headers?: string | Record<string, string>): Promise<TestClient>;
+  closeAll(): Promise<void>;
+} {
+  const clients: TestClient[] = [];
+  return {
+    async connect(path, headers) {
+      const h = typeof headers === 'string' ? { 'x-user': headers } : headers;
+      const c = await TestClient.connect(`${base()}${path}`, h);
+      clients.push(c);
+      return c;
+    },
+    async closeAll() {
+      await Promise.all(clients.map((c) => c.close()));
+    },
+  };
+}
