@@ -31,6 +31,14 @@ export interface RetiredRow {
 }
 
 /** Rows that may be taken now: pending and due, or sending with an expired lease (its worker died). */
+/**
+ * Only rows for email services this worker can send through. Another app sharing the database (with other
+ * services) keeps its rows: we never burn its attempts on "no mailer" or send its mail through our server.
+ */
+function forServices(q: Knex.QueryBuilder, services: readonly string[] | undefined): Knex.QueryBuilder {
+  return services ? q.whereIn('service', [...services]) : q;
+}
+
 function due(q: Knex.QueryBuilder, now: string): Knex.QueryBuilder {
   return q.where((w) => {
     w.where((p) => p.where('state', 'pending').andWhere('next_attempt_at', '<=', now)).orWhere((s) =>
@@ -47,11 +55,11 @@ function due(q: Knex.QueryBuilder, now: string): Knex.QueryBuilder {
  */
 export async function claimDue(
   knex: Knex,
-  opts: { limit: number; leaseMs: number; maxAgeMs: number; maxAttempts: number },
+  opts: { limit: number; leaseMs: number; maxAgeMs: number; maxAttempts: number; services?: readonly string[] },
 ): Promise<{ claimed: ClaimedRow[]; retired: RetiredRow[]; seen: number }> {
   const now = Date.now();
   const nowIso = isoAt(0, now);
-  const candidates: Record<string, unknown>[] = await due(knex(OUTBOX_TABLE), nowIso)
+  const candidates: Record<string, unknown>[] = await forServices(due(knex(OUTBOX_TABLE), nowIso), opts.services)
     .select('id', 'handler', 'service', 'payload', 'created_at', 'attempts', 'state')
     .orderBy('next_attempt_at')
     .limit(opts.limit);
@@ -108,10 +116,10 @@ export async function markDead(knex: Knex, row: ClaimedRow, error: string): Prom
 }
 
 /** When the next row becomes due (a pending retry or an expiring lease), or null when nothing is waiting. */
-export async function nextDueAt(knex: Knex): Promise<number | null> {
+export async function nextDueAt(knex: Knex, services?: readonly string[]): Promise<number | null> {
   const [pending, sending] = await Promise.all([
-    knex(OUTBOX_TABLE).where('state', 'pending').min({ at: 'next_attempt_at' }).first(),
-    knex(OUTBOX_TABLE).where('state', 'sending').min({ at: 'lease_until' }).first(),
+    forServices(knex(OUTBOX_TABLE).where('state', 'pending'), services).min({ at: 'next_attempt_at' }).first(),
+    forServices(knex(OUTBOX_TABLE).where('state', 'sending'), services).min({ at: 'lease_until' }).first(),
   ]);
   const times = [pending?.at, sending?.at].filter((t): t is string => typeof t === 'string').map((t) => Date.parse(t));
   return times.length ? Math.min(...times) : null;

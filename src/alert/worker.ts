@@ -79,8 +79,8 @@ export class OutboxWorker extends EventEmitter<OutboxWorkerEvents> {
 
   /**
    * @param knex the handler's database, with the outbox table already created (`ensureOutboxTable`).
-   * @param mailers one Mailer per email service name; rows naming another service are retried (a config fix
-   *   and restart will deliver them) until they run out of attempts.
+   * @param mailers one Mailer per email service name; rows naming another service are left alone (pending)
+   *   for a worker that has it, e.g. another app sharing the database, or this one after a config fix.
    */
   constructor(
     knex: Knex,
@@ -133,7 +133,7 @@ export class OutboxWorker extends EventEmitter<OutboxWorkerEvents> {
         this.#again = false;
         const free = this.#opts.concurrency - this.#inFlight.size;
         if (free <= 0) break;
-        const { claimed, retired, seen } = await claimDue(this.#knex, { limit: free, ...this.#opts });
+        const { claimed, retired, seen } = await claimDue(this.#knex, { limit: free, ...this.#opts, services: [...this.#mailers.keys()] });
         for (const r of retired) {
           this.#log('error', `alert ${r.id} (${r.handler}) is dead: ${r.reason}`);
           this.#emitSafe('dead', { id: r.id, handler: r.handler, service: r.service, attempts: r.attempts, error: r.reason });
@@ -144,7 +144,7 @@ export class OutboxWorker extends EventEmitter<OutboxWorkerEvents> {
       } while (this.#again && this.#state === 'running');
       await this.#prune();
       if (this.#inFlight.size < this.#opts.concurrency) {
-        const next = await nextDueAt(this.#knex);
+        const next = await nextDueAt(this.#knex, [...this.#mailers.keys()]);
         if (next !== null) wakeIn = Math.min(wakeIn, Math.max(MIN_WAKE_MS, next - Date.now()));
       }
     } catch (err) {

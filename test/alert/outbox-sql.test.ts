@@ -402,7 +402,9 @@ url:
         subject: "alert {{ id }}: {{ body }}"
         body: "{{ body }} (id={{ id }})"
 `);
-    server = await mount('http', file, { log: watch.log, outbox: { ...FAST } });
+    // Delivery follows the commit's kick; short polls bound any wait. Retry delays stay moderate because this
+    // worker drains the shared table: a foreign row it cannot send (unknown service) loses few attempts to it.
+    server = await mount('http', file, { log: watch.log, outbox: { pollMs: 200, baseDelayMs: 500, maxDelayMs: 2000 } });
   });
 
   afterAll(async () => {
