@@ -64,7 +64,7 @@ const CFG = {
     ingest: { pubs: 2, subs: 2, window: 32, warmMs: 200, secsMs: 400 },
     replay: { rows: 2000, liveSubs: 2, liveRate: 100, baselineMs: 300 },
     conn: { n: 200, conc: 50, warm: 20 },
-    slow: { subs: 5, rate: 2000, phaseMs: 400, maxWaitMs: 15000, maxBufferedBytes: 256 * 1024 },
+    slow: { subs: 5, rate: 10000, phaseMs: 300, maxWaitMs: 15000, maxBufferedBytes: 256 * 1024 },
   },
 }[mode];
 const reps = Number(opt('--reps') ?? CFG.reps);
@@ -100,16 +100,18 @@ else {
   } catch {}
 }
 
+
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'msghub-bench-'));
 const started = Date.now();
 const LIMIT_S = { full: 3600, quick: 420, smoke: 180 }[mode];
 const watchdog = setTimeout(async () => {
   console.error(`bench: over the ${LIMIT_S} s limit of ${mode} mode; stopping everything`);
   await killAll();
+  fs.rmSync(tmpRoot, { recursive: true, force: true });
   process.exit(3);
 }, LIMIT_S * 1000);
 watchdog.unref();
-
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'msghub-bench-'));
 let tmpN = 0;
 const errors = [];
 const ctx = {

@@ -52,7 +52,7 @@ export function targets(res) {
   const s = res.slow?.summary;
   if (s) {
     add('6', "slow consumer: others' p99 rises ≤ 10%", `${ms(s.p99Before)} → ${ms(s.p99During)} ms (${f(100 * s.p99Rise, 0)}%)`, s.p99Rise === null ? null : s.p99Rise <= 0.1);
-    add('6', 'slow consumer closed with 4408, queue bounded', `code ${s.closeCodes.join('/')}, after ${s.closedAfterMs ? (s.closedAfterMs / 1000).toFixed(1) + ' s' : '–'}, server RSS +${(s.rssRise / 2 ** 20).toFixed(1)} MiB`, s.closeCodes.length === 1 && s.closeCodes[0] === 4408);
+    add('6', 'slow consumer closed with 4408, queue bounded', `code ${s.closeCodes.join('/')}, after ${s.closedAfterMs ? (s.closedAfterMs / 1000).toFixed(1) + ' s' : '–'}, server heap+buffers +${(s.memRise / 2 ** 20).toFixed(1)} MiB`, s.closeCodes.length === 1 && s.closeCodes[0] === 4408);
     add('6', 'slow consumer resumes by _seq with no gap', s.resumeExact ? 'exact' : 'NOT exact', s.resumeExact);
   }
   return t;
@@ -70,19 +70,19 @@ export function renderMarkdown(res) {
   if (res.fanout?.rows?.length) {
     const ns = [...new Set(res.fanout.rows.map((r) => r.n))];
     out.push('### 1. Fan-out: one publisher, N subscribers, every message to all N (deliveries/s)', '');
-    out.push(`| server | ${ns.map((n) => `N=${n}`).join(' | ')} | server CPU % (N=${ns[0]}) | loadgen CPU % | deliveries per write() |`);
-    out.push(`|---|${ns.map(() => '---:').join('|')}|---:|---:|---:|`);
+    out.push(`| server | ${ns.map((n) => `N=${n}`).join(' | ')} | per server CPU-second (N=${ns[0]}) | server CPU % | loadgen CPU % | deliveries per write() |`);
+    out.push(`|---|${ns.map(() => '---:').join('|')}|---:|---:|---:|---:|`);
     for (const kind of [...new Set(res.fanout.rows.map((r) => r.kind))]) {
       const rs = ns.map((n) => res.fanout.rows.find((r) => r.kind === kind && r.n === n));
       const r0 = rs[0];
       out.push(
-        `| ${kind === 'msghub' ? '**msghub** (10 filters, persisted)' : LABEL[kind]} | ${rs.map((r) => (r ? `${rate(r.value)}${range(r.range)}` : '–')).join(' | ')} | ${f(r0?.serverCpu)} | ${f(r0?.loadgenCpu)} | ${f(r0?.deliveriesPerWrite, 1)} |`,
+        `| ${kind === 'msghub' ? '**msghub** (10 filters, persisted)' : LABEL[kind]} | ${rs.map((r) => (r ? `${rate(r.value)}${range(r.range)}` : '–')).join(' | ')} | ${rate(r0?.perCpuSec)} | ${f(r0?.serverCpu)} | ${f(r0?.loadgenCpu)} | ${f(r0?.deliveriesPerWrite, 1)} |`,
       );
     }
     const mh = ns.map((n) => res.fanout.rows.find((r) => r.kind === 'msghub' && r.n === n));
-    out.push(`| msghub ÷ best bare ws | ${mh.map((r) => x(r?.vsBest)).join(' | ')} | | | |`);
-    out.push(`| msghub ÷ idiomatic ws | ${mh.map((r) => x(r?.vsIdiomatic, 1)).join(' | ')} | | | |`);
-    out.push(`| msghub ÷ Socket.IO | ${mh.map((r) => x(r?.vsSio, 1)).join(' | ')} | | | |`);
+    out.push(`| msghub ÷ best bare ws | ${mh.map((r) => x(r?.vsBest)).join(' | ')} | | | | |`);
+    out.push(`| msghub ÷ idiomatic ws | ${mh.map((r) => x(r?.vsIdiomatic, 1)).join(' | ')} | | | | |`);
+    out.push(`| msghub ÷ Socket.IO | ${mh.map((r) => x(r?.vsSio, 1)).join(' | ')} | | | | |`);
     const r = mh[0];
     if (r) {
       const sql = r.sqlPerMsg ? Object.entries(r.sqlPerMsg).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') : '–';
@@ -142,24 +142,24 @@ export function renderMarkdown(res) {
   const s = res.slow?.summary;
   if (s) {
     out.push(`### 6. Slow consumer: ${s.subs} subscribers at ${s.rate} msgs/s, one more stops reading (max_buffered_bytes ${(s.maxBufferedBytes / 2 ** 20).toFixed(2)} MiB)`, '');
-    out.push("| others' p99 before | while it is stuck | rise | closed after | close code | bytes it still received | server RSS rise | resume with `_since` |");
+    out.push("| others' p99 before | while it is stuck | rise | closed after | close code | bytes it still received | server heap + buffers at close − before (after GC) | resume with `_since` |");
     out.push('|---:|---:|---:|---:|---:|---:|---:|---|');
     out.push(
-      `| ${ms(s.p99Before)} ms | ${ms(s.p99During)} ms | ${f(100 * s.p99Rise, 0)}% | ${s.closedAfterMs ? (s.closedAfterMs / 1000).toFixed(1) + ' s' : 'not closed'} | ${s.closeCodes.join(', ')} | ${kb(s.bytesWhilePaused)} KB | ${(s.rssRise / 2 ** 20).toFixed(1)} MiB | ${s.resumeExact ? 'exact: every missed event, no gap, no duplicate' : 'NOT exact'} |`,
+      `| ${ms(s.p99Before)} ms | ${ms(s.p99During)} ms | ${f(100 * s.p99Rise, 0)}% | ${s.closedAfterMs ? (s.closedAfterMs / 1000).toFixed(1) + ' s' : 'not closed'} | ${s.closeCodes.join(', ')} | ${kb(s.bytesWhilePaused)} KB | ${(s.memRise / 2 ** 20).toFixed(1)} MiB | ${s.resumeExact ? 'exact: every missed event, no gap, no duplicate' : 'NOT exact'} |`,
       '',
     );
   }
 
   const mi = res.micro;
   if (mi) {
-    out.push('### 7. Expressions, filters and the hot path (µs, one core, in process)', '');
+    out.push('### 7. Expressions, filters and the hot path (one core, in process, fastest of several rounds)', '');
     out.push('| what | cost |', '|---|---:|');
     const row = (k, v) => out.push(`| ${k} | ${v} |`);
     if (res.expr?.us_per_msg !== undefined) row('expression chain (3 POST defaults as expressions + a typical prepare), bench/expr.mjs', `${res.expr.us_per_msg} µs/msg`);
     if (mi.pipeline) {
-      row('JSON.parse of the 235-byte frame', `${mi.pipeline.parseUs} µs/msg`);
-      row('default chain (built-in id/user/timestamp + column normalisation)', `${mi.pipeline.defaultChainUs} µs/msg`);
-      row('default chain + typical prepare', `${mi.pipeline.withPrepareUs} µs/msg`);
+      row('parseFrame (JSON.parse) of the 235-byte frame', `${mi.pipeline.parseUs} µs/msg`);
+      row('parse + default chain (built-in id/user/timestamp, column normalisation)', `${mi.pipeline.parseAndDefaultChainUs} µs/msg`);
+      row('parse + default chain + typical prepare', `${mi.pipeline.parseChainAndPrepareUs} µs/msg`);
     }
     if (mi.filters) {
       row('hub.publish, 1 filter group (predicate + one JSON.stringify)', `${mi.filters.publish1GroupUs} µs/msg`);

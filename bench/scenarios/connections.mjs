@@ -5,7 +5,7 @@ import { startLoadgen } from '../lib/loadgen.mjs';
 import { cpuPct, cpuTimes, median, minMax, sleep } from '../lib/proc.mjs';
 import { protoFor, startServer } from '../lib/servers.mjs';
 
-export const CONN_KINDS = ['msghub', 'ws-idiomatic', 'sio', 'net'];
+export const CONN_KINDS = process.env.BENCH_CONN_KINDS ? process.env.BENCH_CONN_KINDS.split(',') : ['msghub', 'ws-idiomatic', 'sio', 'net'];
 const PATH = { msghub: '/bench', sio: '/socket.io/?EIO=4&transport=websocket' };
 
 export async function runConnections(ctx) {

@@ -29,26 +29,30 @@ export async function runSlow(ctx) {
       await sleep(phaseMs);
       await lg.cmd('record off');
       const before = await lg.cmd('lat');
-      const rssBefore = (await server.call('stats')).rss;
+      const memBefore = await server.call('gc', 30000);
 
+      // Stuck: pause it, let its kernel buffers fill (so the server queues for it), then measure the others
+      // over a window as long as the first one.
       const atPause = await lg.cmd(`pause ${slow}`);
-      await lg.cmd('record on');
       const t0 = performance.now();
+      await sleep(Math.min(2000, phaseMs));
+      await lg.cmd('record on');
+      await sleep(phaseMs);
+      await lg.cmd('record off');
+      const during = await lg.cmd('lat');
       let closedAfterMs = null;
-      let rssMax = rssBefore;
       while (performance.now() - t0 < maxWaitMs) {
-        await sleep(200);
         const st = await server.call('stats');
-        rssMax = Math.max(rssMax, st.rss);
         if (st.closes?.['4408']) {
           closedAfterMs = performance.now() - t0;
           break;
         }
+        await sleep(100);
       }
-      const left = phaseMs - (performance.now() - t0);
-      if (left > 0) await sleep(left);
-      await lg.cmd('record off');
-      const during = await lg.cmd('lat');
+      // The server's memory once it gave up on the slow consumer, after a full GC (ws keeps the closed socket's
+      // queue until the close handshake times out, so it is still counted here).
+      const memAfter = await server.call('gc', 30000);
+      const mem = (m) => m.heapUsed + m.arrayBuffers;
       const drain = await lg.cmd('stop', 20000);
 
       await lg.cmd(`unpause ${slow}`);
@@ -72,7 +76,8 @@ export async function runSlow(ctx) {
         closedAfterMs,
         closeCode: info.close_code,
         bytesWhilePaused: info.bytes - atPause.bytes,
-        rssRise: rssMax - rssBefore,
+        memRise: mem(memAfter) - mem(memBefore),
+        rssRise: memAfter.rss - memBefore.rss,
         lastSeqSeen: last,
         published: drain.sent,
         resumedFirst: resumed.first_seq,
@@ -84,7 +89,7 @@ export async function runSlow(ctx) {
       };
       runs.push(run);
       ctx.progress(
-        `slow consumer: others' p99 ${before.p99} → ${during.p99} ms; closed with ${run.closeCode} after ${closedAfterMs ? (closedAfterMs / 1000).toFixed(1) + ' s' : 'never'}; server RSS +${(run.rssRise / 2 ** 20).toFixed(1)} MiB; resume from _seq ${last}: first ${resumed.first_seq}, last ${resumed.last_seq}/${drain.sent}, gaps ${resumed.gaps}`,
+        `slow consumer: others' p99 ${before.p99} → ${during.p99} ms; closed with ${run.closeCode} after ${closedAfterMs ? (closedAfterMs / 1000).toFixed(1) + ' s' : 'never'}; server heap+buffers +${(run.memRise / 2 ** 20).toFixed(1)} MiB; resume from _seq ${last}: first ${resumed.first_seq}, last ${resumed.last_seq}/${drain.sent}, gaps ${resumed.gaps}`,
       );
     } catch (err) {
       ctx.fail('slow consumer', err);
@@ -108,6 +113,7 @@ export async function runSlow(ctx) {
       closeCodes: [...new Set(runs.map((r) => r.closeCode))],
       bytesWhilePaused: median(runs.map((r) => r.bytesWhilePaused)),
       rssRise: median(runs.map((r) => r.rssRise)),
+      memRise: median(runs.map((r) => r.memRise)),
       resumeExact: runs.every((r) => r.resumeExact),
     },
   };
