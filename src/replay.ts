@@ -27,7 +27,10 @@ export async function sendHistory(socket: Socket, store: Store, filter: Filter, 
   try {
     return await store.replay(filter, limit, async (rows) => {
       if (!socket.isOpen) throw new SocketClosed();
-      for (const row of rows) socket.send(Payload.of(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row, Number(row._seq)));
+      for (const row of rows) {
+        socket.send(Payload.of(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row, Number(row._seq)));
+        if (socket.backlogged) await socket.drained();
+      }
       await socket.drained();
     });
   } catch (err) {
@@ -73,6 +76,7 @@ export async function sendEventsSince(socket: Socket, store: Store, filter: Filt
       const payload = Payload.of(filter.columns ? projectRow(frame, filter, LIVE_KEEP) : frame, event.seq);
       socket.send(payload);
       onSent?.(payload);
+      if (socket.backlogged) await socket.drained();
     }
     cursor = events[events.length - 1]!.seq;
     await socket.drained();

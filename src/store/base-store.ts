@@ -29,8 +29,11 @@ export function knexConfig(target: DbTarget): Knex.Config {
 /** One step of a history plan: run a query, or send a page. */
 export type PlanStep = { query: Knex.QueryBuilder; page?: undefined } | { page: Row[]; query?: undefined };
 
-/** Where the next history page starts. */
-export type PageCursor = { seq: number; id: string } | { offset: number };
+/** A position in history order. */
+type Key = { seq: number; id: string };
+
+/** Where the next history page starts (`seq: -1`: at the window's start). */
+export type PageCursor = Key | { offset: number };
 
 export abstract class BaseStore implements Store {
   readonly client: DbClient;
@@ -89,23 +92,33 @@ export abstract class BaseStore implements Store {
       .offset((filter.offset ?? 0) + n - 1);
   }
 
-  /** The query for one history page. */
-  protected pageQuery(filter: Filter, from: PageCursor, lowest: { seq: number; id: string } | null, upper: { seq: number; id: string } | null, size: number): Knex.QueryBuilder {
+  /**
+   * The query for one history page. Keyset pages walk the `(_seq, id)` index: the first page starts at the
+   * window's oldest row (`lowest`), later ones just after the previous page's last row.
+   */
+  protected pageQuery(filter: Filter, from: PageCursor, lowest: Key | null, upper: Key | null, size: number): Knex.QueryBuilder {
     const cols = [...this.columns.keys(), SEQ_COLUMN];
     let qb = applyWhere(this.builder(this.table).select(cols), filter, this.client);
     if ('offset' in from) {
       return applyOrder(qb, { ...filter, limit: size, offset: (filter.offset ?? 0) + from.offset }, SEQ_COLUMN);
     }
-    const after = (b: Knex.QueryBuilder, k: { seq: number; id: string }, inclusive: boolean): void => {
-      b.where(SEQ_COLUMN, '>', k.seq).orWhere((w) => w.where(SEQ_COLUMN, '=', k.seq).andWhere('id', inclusive ? '>=' : '>', k.id));
-    };
-    const before = (b: Knex.QueryBuilder, k: { seq: number; id: string }): void => {
-      b.where(SEQ_COLUMN, '<', k.seq).orWhere((w) => w.where(SEQ_COLUMN, '=', k.seq).andWhere('id', '<=', k.id));
-    };
-    if (lowest) qb = qb.andWhere((b) => after(b, lowest, true));
-    if (from.seq >= 0 || from.id !== '') qb = qb.andWhere((b) => after(b, from, false));
-    if (upper) qb = qb.andWhere((b) => before(b, upper));
+    const start = from.seq >= 0 ? from : lowest;
+    if (start) qb = qb.andWhere((b) => this.keyCompare(b, start === from ? '>' : '>=', start));
+    if (upper) qb = qb.andWhere((b) => this.keyCompare(b, '<=', upper));
     return qb.orderBy(SEQ_COLUMN, 'asc').orderBy('id', 'asc').limit(size);
+  }
+
+  /**
+   * `(_seq, id) <op> (seq, id)`. A row-value comparison where the database turns it into an index range
+   * (SQLite, PostgreSQL); the expanded OR form elsewhere.
+   */
+  private keyCompare(b: Knex.QueryBuilder, op: '>' | '>=' | '<=', k: Key): void {
+    if (this.client !== 'mysql') {
+      b.whereRaw(`(??, ??) ${op} (?, ?)`, [SEQ_COLUMN, 'id', k.seq, k.id]);
+      return;
+    }
+    const strict = op === '>=' ? '>' : op === '<=' ? '<' : op;
+    b.where(SEQ_COLUMN, strict, k.seq).orWhere((w) => w.where(SEQ_COLUMN, '=', k.seq).andWhere('id', op, k.id));
   }
 
   /**
@@ -113,13 +126,15 @@ export abstract class BaseStore implements Store {
    * back) and `{page}` steps (rows to send). Engines drive it synchronously (SQLite, so a replay is atomic on
    * the event loop) or asynchronously (one consistent snapshot in a transaction), with the same logic.
    */
-  protected *historyPlan(filter: Filter, limit: number): Generator<PlanStep, void, Row[] | undefined> {
+  protected *historyPlan(filter: Filter, limit: number, totalRows?: number): Generator<PlanStep, void, Row[] | undefined> {
     const n = this.historyCount(filter, limit);
     if (n === 0) return;
     const sorted = filter.sort.length > 0;
-    let lowest: { seq: number; id: string } | null = null;
-    let upper: { seq: number; id: string } | null = null;
-    if (!sorted) {
+    let lowest: Key | null = null;
+    let upper: Key | null = null;
+    // When the whole table fits in the window, the window starts at the oldest row: no cutoff query needed.
+    const fits = totalRows !== undefined && !filter.offset && totalRows <= n;
+    if (!sorted && !fits) {
       const cut = (yield { query: this.cutoffQuery(filter, n) })![0];
       if (cut) lowest = { seq: Number(cut[SEQ_COLUMN]), id: String(cut.id) };
       // With `_offset`, the newest `offset` rows are skipped: find the newest row we may send.

@@ -48,7 +48,8 @@ export function createTable(knex: Knex, table: string, columns: ReadonlyMap<stri
     t.bigInteger(SEQ_COLUMN);
     const pk = [...columns.values()].filter((c) => c.primaryKey && !c.autoincrement).map((c) => c.name);
     if (pk.length) t.primary(pk);
-    t.index([SEQ_COLUMN], `${table}__seq_idx`);
+    // (_seq, id): history pages walk this index in order, and the cutoff of "the newest N rows" reads it alone.
+    t.index([SEQ_COLUMN, 'id'], `${table}__seq_id_idx`);
   });
 }
 
@@ -58,7 +59,7 @@ export function alterTable(knex: Knex, table: string, missing: ColumnDef[], addS
     for (const def of missing) addColumn(t, def, client, true);
     if (addSeq) {
       t.bigInteger(SEQ_COLUMN);
-      t.index([SEQ_COLUMN], `${table}__seq_idx`);
+      t.index([SEQ_COLUMN, 'id'], `${table}__seq_id_idx`);
     }
   });
 }

@@ -38,6 +38,10 @@ export class SqliteStore extends BaseStore {
   private db!: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
   private readonly readers: Database.Database[] = [];
+  /** Prepared statements per read-only connection (replays reuse a few shapes of query). */
+  private readonly readerStmts = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+  /** Rows in the table, kept in step with every write: lets small tables skip paging and cutoff queries. */
+  private rows = 0;
   private txn!: Database.Transaction<(batch: readonly WriteRequest[]) => WriteResult[]>;
 
   async init(): Promise<void> {
@@ -70,6 +74,7 @@ export class SqliteStore extends BaseStore {
     const maxEvent = this.db.prepare(`SELECT MAX(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
     const maxRow = this.db.prepare(`SELECT MAX(${q(SEQ_COLUMN)}) AS m FROM ${q(this.table)}`).get() as { m: number | null };
     this.seq = Math.max(Number(maxEvent.m ?? 0), Number(maxRow.m ?? 0));
+    this.rows = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM ${q(this.table)}`).get() as { n: number }).n);
     this.prepareWrites();
   }
 
@@ -117,6 +122,8 @@ export class SqliteStore extends BaseStore {
         try {
           const event = one(req, this.seq + 1);
           this.seq = event.seq;
+          if (event.method === 'POST') this.rows++;
+          else if (event.method === 'DELETE') this.rows--;
           results.push({ ok: true, event });
         } catch (err) {
           results.push({ ok: false, error: err instanceof MhError ? err : constraintError(err, req) });
@@ -128,11 +135,13 @@ export class SqliteStore extends BaseStore {
 
   async write(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
     const start = this.seq;
+    const rows = this.rows;
     try {
       return this.txn.immediate(batch);
     } catch (err) {
       // The whole transaction failed (disk full, I/O error): nothing was committed, no sequence was used.
       this.seq = start;
+      this.rows = rows;
       const error = new MhError('MH_ERR_STORE_FAILED', [String((err as Error).message)], { cause: err });
       return batch.map(() => ({ ok: false as const, error }));
     }
@@ -141,10 +150,10 @@ export class SqliteStore extends BaseStore {
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
     // The snapshot is read synchronously with this.seq: no commit can fall between the two.
     const snapshot = this.seq;
-    if (this.historyCount(filter, limit) <= PAGE_SIZE || this.target.filename === ':memory:') {
+    if (Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE || this.target.filename === ':memory:') {
       // One page (or an in-memory database, which other connections cannot see): read it all in this turn.
       const pages: Row[][] = [];
-      const plan = this.historyPlan(filter, limit);
+      const plan = this.historyPlan(filter, limit, this.rows);
       for (let step = plan.next(); !step.done; ) {
         if (step.value.page) {
           pages.push(step.value.page);
@@ -159,7 +168,7 @@ export class SqliteStore extends BaseStore {
     const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
     try {
-      const plan = this.historyPlan(filter, limit);
+      const plan = this.historyPlan(filter, limit, this.rows);
       for (let step = plan.next(); !step.done; ) {
         if (step.value.page) {
           await onPage(step.value.page);
@@ -209,7 +218,14 @@ export class SqliteStore extends BaseStore {
 
   private all(db: Database.Database, qb: Knex.QueryBuilder): Row[] {
     const { sql, bindings } = qb.toSQL().toNative();
-    const stmt = db === this.db ? this.prepare(sql) : db.prepare(sql);
+    let stmt: Database.Statement;
+    if (db === this.db) stmt = this.prepare(sql);
+    else {
+      let cache = this.readerStmts.get(db);
+      if (!cache) this.readerStmts.set(db, (cache = new Map()));
+      stmt = cache.get(sql) ?? db.prepare(sql);
+      if (cache.size < 100) cache.set(sql, stmt);
+    }
     return stmt.all(...(bindings as unknown[]).map(sqliteValue)) as Row[];
   }
 

@@ -18,6 +18,9 @@ export class CollectSocket implements Socket {
     return !this.closed && this.frames.length < this.max;
   }
 
+  /** Frames are held in memory up to `max`; nothing is ever waiting on a network. */
+  readonly backlogged = false;
+
   send(payload: Payload): void {
     if (!this.isOpen) return;
     this.frames.push(payload);

@@ -48,6 +48,11 @@ export interface Socket {
   /** False once closing or closed: sends are then dropped. */
   readonly isOpen: boolean;
   /**
+   * True when more than a quarter of the socket's byte limit is waiting to be sent: a replay then awaits
+   * `drained()` before queueing more, so even big rows never trip the slow-consumer limit mid-replay.
+   */
+  readonly backlogged: boolean;
+  /**
    * Resolves when the frames queued so far have mostly reached the kernel (or the socket closed), so a long
    * replay can pace itself instead of filling memory or tripping the slow-consumer limit.
    */

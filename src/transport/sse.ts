@@ -46,6 +46,10 @@ export class SseSocket implements Socket {
     return this.open && !this.res.destroyed;
   }
 
+  get backlogged(): boolean {
+    return this.res.writableLength > this.options.maxBufferedBytes / 4;
+  }
+
   send(payload: Payload): void {
     if (!this.isOpen) return;
     const bytes = payload.encode('sse', () => encodeSse(payload));

@@ -120,6 +120,10 @@ export class WsSocket implements Socket {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
+  get backlogged(): boolean {
+    return this.pendingBytes + this.ws.bufferedAmount > this.options.maxBufferedBytes / 4;
+  }
+
   send(payload: Payload): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = payload.encode('ws', encodeWs);
