@@ -25,7 +25,7 @@ export const LABEL = {
 };
 
 /** The bench's MessageHandler: the baseline message's fields as columns, everything else at its default. */
-export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare } = {}) {
+export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare, indexes } = {}) {
   fs.mkdirSync(dir, { recursive: true });
   const lines = [
     'listen: {port: 9988, host: 127.0.0.1}',
@@ -44,6 +44,7 @@ export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare
   if (historyLimit !== undefined) lines.push(`      history_limit: ${historyLimit}`);
   if (maxBufferedBytes !== undefined) lines.push(`      max_buffered_bytes: ${maxBufferedBytes}`);
   if (prepare) lines.push(`      prepare: ${JSON.stringify(prepare)}`);
+  if (indexes) lines.push(`      indexes: ${JSON.stringify(indexes)}`);
   const file = path.join(dir, 'gramex.yaml');
   fs.writeFileSync(file, lines.join('\n') + '\n');
   return { file, db: path.join(dir, 'bench.db') };

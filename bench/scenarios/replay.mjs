@@ -13,7 +13,8 @@ const DB_WORKER = path.join(ROOT, 'bench', 'workers', 'replay-db.mjs');
 export async function runReplay(ctx) {
   const { reps, rows, liveSubs, liveRate, baselineMs } = ctx.cfg.replay;
   const dir = ctx.tmp('replay');
-  const config = { historyLimit: rows };
+  // BENCH_REPLAY_INDEX=1: declare `indexes: [[channel]]`, as an app author would for a selective filter.
+  const config = { historyLimit: rows, ...(process.env.BENCH_REPLAY_INDEX ? { indexes: [['channel']] } : {}) };
   // msghub creates its own schema; then the rows go in directly (faster than publishing 100k messages).
   let server = await startServer('msghub', { dir, config });
   await server.stop();

@@ -53,6 +53,8 @@ export interface MessageHandlerConfig {
   origins: OriginCheck;
   /** Abuse limits (`limits:`). */
   limits: Limits;
+  /** Extra indexes (`indexes:`), each a list of columns; `_seq, id` is appended so filtered history pages use them. */
+  indexes: readonly (readonly string[])[];
 }
 
 const KWARGS = new Set([
@@ -76,6 +78,7 @@ const KWARGS = new Set([
   'auth',
   'origins',
   'limits',
+  'indexes',
 ]);
 
 export interface CompileContext {
@@ -232,6 +235,18 @@ export function compileMessageHandler(
   const { limits, issues: limitIssues } = parseLimits(kw.limits, { path: `${base}.limits`, file: entry.file });
   issues.push(...accessIssues, ...originIssues, ...limitIssues);
 
+  const indexes: string[][] = [];
+  if (kw.indexes !== undefined) {
+    if (!Array.isArray(kw.indexes)) issue('.indexes', 'must be a list of column lists, e.g. [[topic], [user, timestamp]]');
+    else
+      kw.indexes.forEach((spec: unknown, i: number) => {
+        const cols = typeof spec === 'string' ? [spec] : spec;
+        if (!Array.isArray(cols) || cols.length === 0 || !cols.every((c) => typeof c === 'string' && columns.has(c))) {
+          issue(`.indexes[${i}]`, `must be a column name or a list of column names (known: ${[...columns.keys()].join(', ')})`);
+        } else indexes.push(cols as string[]);
+      });
+  }
+
   let alert: CompiledAlert | null = null;
   if (kw.alert !== undefined) {
     const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services, log: ctx.log });
@@ -265,6 +280,7 @@ export function compileMessageHandler(
       access,
       origins,
       limits,
+      indexes,
     },
   };
 }

@@ -44,6 +44,8 @@ export abstract class BaseStore implements Store {
     readonly target: DbTarget,
     readonly table: string,
     readonly columns: ReadonlyMap<string, ColumnDef>,
+    /** Extra indexes to create if missing (`indexes:` kwarg). */
+    readonly indexes: readonly (readonly string[])[] = [],
   ) {
     this.client = target.client;
     // knex connects lazily, on the first query it runs: for SQLite this instance only builds SQL (the store

@@ -10,7 +10,7 @@ import type { Row } from '../types.js';
 import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
-import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
+import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 export class KnexStore extends BaseStore {
@@ -30,6 +30,7 @@ export class KnexStore extends BaseStore {
         if (addSeq) await trx(this.table).whereNull(SEQ_COLUMN).update({ [SEQ_COLUMN]: 0 });
       }
     });
+    for (const cols of this.indexes) if (!(await this.hasIndex(indexName(this.table, cols)))) await createIndex(k, this.table, cols);
     // Shared tables: another handler or process may create them at the same moment; re-check on failure.
     for (const [name, create] of [
       [EVENTS_TABLE, createEventsTable],
@@ -45,6 +46,15 @@ export class KnexStore extends BaseStore {
     const maxEvent = await k(EVENTS_TABLE).where('tbl', this.table).max({ m: 'seq' }).first();
     const maxRow = await k(this.table).max({ m: SEQ_COLUMN }).first();
     this.seq = Math.max(Number(maxEvent?.m ?? 0), Number(maxRow?.m ?? 0));
+  }
+
+  private async hasIndex(name: string): Promise<boolean> {
+    const k = this.builder;
+    const rows =
+      this.client === 'pg'
+        ? await k('pg_indexes').where({ tablename: this.table, indexname: name }).select(k.raw('1'))
+        : await k('information_schema.statistics').where({ table_name: this.table, index_name: name }).andWhere('table_schema', k.raw('DATABASE()')).select(k.raw('1'));
+    return rows.length > 0;
   }
 
   write(batch: readonly WriteRequest[]): Promise<WriteResult[]> {

@@ -92,3 +92,15 @@ export function createCursorsTable(knex: Knex): Knex.SchemaBuilder {
     t.primary(['tbl', 'handler', 'user_id']);
   });
 }
+
+/** The name of an extra index (`indexes:` kwarg), at most 63 characters. */
+export function indexName(table: string, columns: readonly string[]): string {
+  return `${table}__${columns.join('_')}_idx`.slice(0, 63);
+}
+
+/** The statements that add an extra index: its columns, then `(_seq, id)` so history pages can walk it in order. */
+export function createIndex(knex: Knex, table: string, columns: readonly string[]): Knex.SchemaBuilder {
+  return knex.schema.alterTable(table, (t) => {
+    t.index([...columns, SEQ_COLUMN, 'id'], indexName(table, columns));
+  });
+}

@@ -13,7 +13,7 @@ import type { Store } from './store.js';
 const TABLE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** Creates the Store for a database target and table. Call `init()` before use. */
-export function createStore(target: DbTarget, table: string, columns: ReadonlyMap<string, ColumnDef>): Store {
+export function createStore(target: DbTarget, table: string, columns: ReadonlyMap<string, ColumnDef>, indexes: readonly (readonly string[])[] = []): Store {
   if (!TABLE_RE.test(table)) throw new MhError('MH_ERR_CONFIG_INVALID', [`bad table name ${JSON.stringify(table)}`]);
-  return target.client === 'sqlite' ? new SqliteStore(target, table, columns) : new KnexStore(target, table, columns);
+  return target.client === 'sqlite' ? new SqliteStore(target, table, columns, indexes) : new KnexStore(target, table, columns, indexes);
 }

@@ -21,7 +21,7 @@ import type { Row } from '../types.js';
 import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
-import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createTable } from './schema.js';
+import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Quotes an identifier for SQLite (names are validated at load; this is defence in depth). */
@@ -66,6 +66,9 @@ export class SqliteStore extends BaseStore {
           if (missing.length || addSeq) run(alterTable(this.builder, this.table, missing, addSeq, 'sqlite'));
           // Rows written before msghub managed this table come first in history, in id order.
           if (addSeq) this.db.prepare(`UPDATE ${q(this.table)} SET ${q(SEQ_COLUMN)} = 0 WHERE ${q(SEQ_COLUMN)} IS NULL`).run();
+        }
+        for (const cols of this.indexes) {
+          if (!this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type='index' AND name=?`).get(indexName(this.table, cols))) run(createIndex(this.builder, this.table, cols));
         }
         if (!exists(EVENTS_TABLE)) run(createEventsTable(this.builder));
         if (!exists(CURSORS_TABLE)) run(createCursorsTable(this.builder));

@@ -24,6 +24,7 @@ url:
         bad-name: TEXT
       history_limit: -1
       edit: everyone
+      indexes: [[body], [nosuch]]
       prepare: "msg.body = ("
       message_default:
         PATCH: {x: "1"}
@@ -59,6 +60,7 @@ describe('MessageHandler configuration', () => {
         'url.comments.kwargs.columns.bad-name',
         'url.comments.kwargs.history_limit',
         'url.comments.kwargs.edit',
+        'url.comments.kwargs.indexes[1]',
         'url.comments.kwargs.prepare',
         'url.comments.kwargs.message_default.PATCH',
         'url.comments.kwargs.message_default.POST.to',

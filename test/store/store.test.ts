@@ -204,6 +204,25 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(await s.getCursor('other', 'alice')).toBeNull();
   });
 
+  it('creates the extra indexes it is given, once, ending in (_seq, id)', async () => {
+    if (!available) return;
+    await open(COLS, table);
+    const s1 = createStore(target, table, COLS, [['topic'], ['length', 'topic']]);
+    await s1.init();
+    stores.push(s1);
+    const again = createStore(target, table, COLS, [['topic'], ['length', 'topic']]);
+    await again.init();
+    stores.push(again);
+    const names = target.client === 'sqlite'
+      ? ((await admin.raw(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`, [table])) as { name: string }[]).map((r) => r.name)
+      : target.client === 'pg'
+        ? ((await admin('pg_indexes').where({ tablename: table }).select('indexname')) as { indexname: string }[]).map((r) => r.indexname)
+        : ((await admin('information_schema.statistics').where({ table_name: table }).andWhere('table_schema', admin.raw('DATABASE()')).distinct('index_name as name')) as { name: string }[]).map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining([`${table}__topic_idx`, `${table}__length_topic_idx`, `${table}__seq_id_idx`]));
+    const rows = await again.history(parseFilter({ topic: ['x'] }, COLS), 10);
+    expect(rows.every((r) => r.topic === 'x')).toBe(true);
+  });
+
   it('adds missing columns to an existing table and keeps its rows', async () => {
     if (!available) return;
     const old = `${table}_old`;
