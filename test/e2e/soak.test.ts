@@ -13,6 +13,7 @@ import { compilePredicate, parseFilter } from '../../src/filter/index.js';
 import { matches } from '../../src/hub/hub.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import type { StoredEvent } from '../../src/store/store.js';
+import { readSseBlocks } from '../support/http-clients.js';
 import { startCli, type Mounted } from '../support/mounts.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
 
@@ -110,22 +111,10 @@ class SoakClient {
     const timer = setTimeout(() => abort.abort(), this.lifetime());
     try {
       const res = await fetch(this.url(), { headers: { accept: 'text/event-stream' }, signal: abort.signal });
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          // Only complete events count; a block cut by the abort is simply not seen (and is resumed).
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data && !block.includes('event: close')) this.take(JSON.parse(data.slice(6)) as Record<string, unknown>);
-        }
-      }
+      await readSseBlocks(res, (block) => {
+        const data = block.split('\n').find((l) => l.startsWith('data: '));
+        if (data && !block.includes('event: close')) this.take(JSON.parse(data.slice(6)) as Record<string, unknown>);
+      });
     } finally {
       clearTimeout(timer);
     }

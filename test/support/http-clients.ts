@@ -20,20 +20,7 @@ export class SseClient {
     this.done = (async () => {
       const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: this.abort.signal });
       this.status = res.status;
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          this.parse(buf.slice(0, i));
-          buf = buf.slice(i + 2);
-        }
-        this.wake();
-      }
+      await readSseBlocks(res, (block) => this.parse(block), () => this.wake());
     })().catch((err: Error) => {
       if (err.name !== 'AbortError') throw err;
     }).finally(() => this.wake());
@@ -90,6 +77,27 @@ export class SseClient {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+}
+
+/**
+ * Reads an event stream, calling `onBlock` with each complete event block (the text between blank lines) and
+ * `onChunk` after each network read. A block cut off by an abort is never seen.
+ */
+export async function readSseBlocks(res: Response, onBlock: (block: string) => void, onChunk?: () => void): Promise<void> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      onBlock(buf.slice(0, i));
+      buf = buf.slice(i + 2);
+    }
+    onChunk?.();
   }
 }
 
