@@ -12,6 +12,9 @@ import type { ConnectionInfo, MessageHandler } from '../handler.js';
 import type { Logger } from '../log.js';
 import { WsSocket } from './ws.js';
 
+/** Frames a client may send before its history has been sent; they are processed in order once it has. */
+const MAX_EARLY_FRAMES = 1000;
+
 export interface WsEndpointOptions {
   maxMessageBytes: number;
   maxBufferedBytes: number;
@@ -73,7 +76,12 @@ export class WsEndpoint {
       const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
       void isBinary; // binary frames carrying JSON are accepted, as in Gramex
       if (conn) this.handler.receive(conn, text);
-      else early?.push(text);
+      else if (early && early.length < MAX_EARLY_FRAMES) early.push(text);
+      else if (early) {
+        // A client that floods while its history is still being sent: refuse rather than buffer without bound.
+        early = null;
+        socket.close(4429, 'Too many frames before the connection was ready');
+      }
     });
     ws.on('error', (err) => this.log('warn', `url:${this.handler.name}: socket error`, err));
     ws.on('close', () => {

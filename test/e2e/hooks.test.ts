@@ -42,6 +42,15 @@ url:
       columns: {body: TEXT, recipient: TEXT}
       open: >
         args.recipient = [handler.current_user ? handler.current_user.id : '-']
+  slowopen:
+    pattern: /slowopen
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hooks.db
+      table: slowopen
+      columns: {body: TEXT}
+      limits: {messages_per_second: 0}
+      open: mymodule.pause(300)
   guarded:
     pattern: /guarded
     handler: MessageHandler
@@ -128,5 +137,16 @@ describe('expression hooks over WebSocket', () => {
     const alice = await connect('/guarded', 'alice');
     const ok = await alice.request({ body: 'I can', topic: 'help' });
     expect(row('guarded', ok.id)).toMatchObject({ body: 'I can', name: 'User alice', user: 'alice' });
+  });
+
+  it('processes frames sent while open runs, in order, but closes a client that floods before it is ready', async () => {
+    const ok = await connect('/slowopen');
+    for (let i = 0; i < 5; i++) ok.send({ body: `early ${i}` });
+    await ok.until((f) => f.filter((x) => x._method === 'POST').length === 5, '5 early posts', 5000);
+    expect(ok.frames.filter((x) => x._method === 'POST').map((x) => x.body)).toEqual([0, 1, 2, 3, 4].map((i) => `early ${i}`));
+    const flood = await connect('/slowopen');
+    for (let i = 0; i < 1500; i++) flood.send({ body: `flood ${i}` });
+    await flood.waitClose(5000);
+    expect(flood.closeCode).toBe(4429);
   });
 });
