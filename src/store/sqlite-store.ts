@@ -153,6 +153,8 @@ export class SqliteStore extends BaseStore {
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
     // The snapshot is read synchronously with this.seq: no commit can fall between the two.
     const snapshot = this.seq;
+    // An empty table has no history: skip building and running the queries (every new connection pays them).
+    if (this.rows === 0) return snapshot;
     if (Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE || this.target.filename === ':memory:') {
       // One page (or an in-memory database, which other connections cannot see): read it all in this turn.
       const pages: Row[][] = [];
