@@ -13,7 +13,7 @@ import type { DbClient, DbTarget } from './db-url.js';
 import type { Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Rows per history page: big enough to amortise a query, small enough that a page never blocks for long. */
-export const PAGE_SIZE = 500;
+export const PAGE_SIZE = 250;
 
 export function knexConfig(target: DbTarget): Knex.Config {
   if (target.client === 'sqlite') {
