@@ -1,3 +1,4 @@
+import type { OutboxOptions } from '../../src/alert/index.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,3 +129,6 @@ export function nEvents<T>(emitter: { on(event: string, fn: (e: T) => void): unk
     emitter.on(event, fn);
   });
 }
+
+/** Worker options with small delays, so every retry scenario stays well inside the test timeout. */
+export const FAST: Partial<OutboxOptions> = { baseDelayMs: 10, maxDelayMs: 80, pollMs: 200, maxAttempts: 100 };

@@ -33,10 +33,8 @@ import { CURSORS_TABLE, EVENTS_TABLE } from '../../src/store/schema.js';
 import { mount, type Mounted } from '../support/mounts.js';
 import { requireService, writeConfig } from '../support/tmp.js';
 import { TestClient } from '../support/ws-client.js';
-import { collectLog, freePort, mail, nEvents, sqlite, startSmtp, tempDir, type Received, type TestSmtp } from './helpers.js';
+import { FAST, collectLog, freePort, mail, nEvents, sqlite, startSmtp, tempDir, type Received, type TestSmtp } from './helpers.js';
 
-// Small delays keep every retry scenario well inside the test timeout.
-const FAST: Partial<OutboxOptions> = { baseDelayMs: 10, maxDelayMs: 80, pollMs: 200, maxAttempts: 100 };
 const WAIT_MS = 15_000;
 
 /** A token unique to this run: names of schemas, databases, handlers, tables and services. */

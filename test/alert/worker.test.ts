@@ -13,10 +13,8 @@ import {
   type OutboxEvent,
   type OutboxOptions,
 } from '../../src/alert/index.js';
-import { collectLog, freePort, mail, nEvents, sqlite, startSmtp, tempDir, type TestSmtp } from './helpers.js';
+import { FAST, collectLog, freePort, mail, nEvents, sqlite, startSmtp, tempDir, type TestSmtp } from './helpers.js';
 
-// Small delays keep every retry scenario well inside the test timeout.
-const FAST: Partial<OutboxOptions> = { baseDelayMs: 10, maxDelayMs: 80, pollMs: 200, maxAttempts: 100 };
 
 let tmp: ReturnType<typeof tempDir>;
 let dbFile: string;
