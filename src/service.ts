@@ -180,7 +180,7 @@ export class MessageService {
       const key = `${config.db.key}#${config.table}`;
       let store = stores.get(key);
       if (!store) {
-        store = createStore(config.db, config.table, config.columns, config.indexes);
+        store = createStore(config.db, config.table, config.columns, config.indexes, this.log);
         this.stores.push(store);
         try {
           await store.init();

@@ -64,7 +64,8 @@ export const protoFor = (kind) => (kind === 'sio' ? 'sio' : 'ws');
  * msghub needs `dir` (where its gramex.yaml and SQLite file go) and optional config overrides.
  */
 export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true } = {}) {
-  const nodeArgs = ['--expose-gc', '--import', PROBE];
+  // BENCH_NODE_ARGS: extra Node flags for the servers under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = ['--expose-gc', '--import', PROBE, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   let child;
   let ready;
   if (kind === 'msghub') {

@@ -5,6 +5,7 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import { MhError } from '../errors.js';
+import { consoleLogger, type Logger } from '../log.js';
 import { applyOrder, applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
 import { rowFromDb } from './apply.js';
@@ -26,14 +27,36 @@ export function knexConfig(target: DbTarget): Knex.Config {
   };
 }
 
-/** One step of a history plan: run a query, or send a page. */
-export type PlanStep = { query: Knex.QueryBuilder; page?: undefined } | { page: Row[]; query?: undefined };
+/** One step of a history plan: run a query, send a page, or give the event loop a turn. */
+export type PlanStep =
+  | { query: Knex.QueryBuilder; page?: undefined; pause?: undefined }
+  | { page: Row[]; query?: undefined; pause?: undefined }
+  | { pause: true; query?: undefined; page?: undefined };
 
-/** A position in history order. */
-type Key = { seq: number; id: string };
+/**
+ * A position in history order. `id: null` means "after every row with this `_seq`" (the end of a span).
+ */
+type Key = { seq: number; id: string | null };
 
 /** Where the next history page starts (`seq: -1`: at the window's start). */
 export type PageCursor = Key | { offset: number };
+
+/**
+ * What the engine knows about the table when a replay starts; each field lets the plan skip work.
+ */
+export interface PlanHints {
+  /** Rows in the table in this snapshot: the window's start is then found by position, not by a scan. */
+  totalRows?: number;
+  /**
+   * The snapshot's last sequence number, given when the filter cannot use an index (SQLite tells us; see
+   * SqliteStore): the plan then scans in bounded `_seq` spans and pauses between them, so a selective filter
+   * over a big table never holds the event loop for a whole-table scan.
+   */
+  spansUpTo?: number;
+}
+
+/** `_seq` values per bounded scan step: ~1–3 ms of SQLite work when every row must be read to test the filter. */
+export const SPAN = 8192;
 
 export abstract class BaseStore implements Store {
   readonly client: DbClient;
@@ -46,6 +69,7 @@ export abstract class BaseStore implements Store {
     readonly columns: ReadonlyMap<string, ColumnDef>,
     /** Extra indexes to create if missing (`indexes:` kwarg). */
     readonly indexes: readonly (readonly string[])[] = [],
+    protected readonly log: Logger = consoleLogger(),
   ) {
     this.client = target.client;
     // knex connects lazily, on the first query it runs: for SQLite this instance only builds SQL (the store
@@ -84,21 +108,31 @@ export abstract class BaseStore implements Store {
 
   /**
    * Without `_sort`, history is the newest `n` rows (after `_offset` newest ones), oldest first. This query
-   * finds the oldest row of that window, so the pages can then walk forward by `(_seq, id)`.
+   * finds the row `skip` places from the newest one, so the pages can then walk forward by `(_seq, id)`.
+   * Within a span it counts inside `(lo, hi]` only.
    */
-  protected cutoffQuery(filter: Filter, n: number): Knex.QueryBuilder {
-    return applyWhere(this.builder(this.table).select(SEQ_COLUMN, 'id'), filter, this.client)
-      .orderBy(SEQ_COLUMN, 'desc')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .offset((filter.offset ?? 0) + n - 1);
+  protected cutoffQuery(filter: Filter, skip: number, span?: { lo: number; hi: number }): Knex.QueryBuilder {
+    let qb = applyWhere(this.builder(this.table).select(SEQ_COLUMN, 'id'), filter, this.client);
+    if (span) qb = qb.andWhere(SEQ_COLUMN, '>', span.lo).andWhere(SEQ_COLUMN, '<=', span.hi);
+    return qb.orderBy(SEQ_COLUMN, 'desc').orderBy('id', 'desc').limit(1).offset(skip);
+  }
+
+  /** The row `skip` places from the oldest one, with no filter: an index-only walk of the `(_seq, id)` index. */
+  protected positionQuery(skip: number): Knex.QueryBuilder {
+    return this.builder(this.table).select(SEQ_COLUMN, 'id').orderBy(SEQ_COLUMN, 'asc').orderBy('id', 'asc').limit(1).offset(skip);
+  }
+
+  /** How many rows in `(lo, hi]` match the filter. */
+  protected spanCountQuery(filter: Filter, lo: number, hi: number): Knex.QueryBuilder {
+    return applyWhere(this.builder(this.table).count({ n: '*' }), filter, this.client).andWhere(SEQ_COLUMN, '>', lo).andWhere(SEQ_COLUMN, '<=', hi);
   }
 
   /**
    * The query for one history page. Keyset pages walk the `(_seq, id)` index: the first page starts at the
-   * window's oldest row (`lowest`), later ones just after the previous page's last row.
+   * window's oldest row (`lowest`), later ones just after the previous page's last row. `spanEnd` bounds the
+   * rows one query may read (see PlanHints.spansUpTo).
    */
-  protected pageQuery(filter: Filter, from: PageCursor, lowest: Key | null, upper: Key | null, size: number): Knex.QueryBuilder {
+  protected pageQuery(filter: Filter, from: PageCursor, lowest: Key | null, upper: Key | null, size: number, spanEnd?: number): Knex.QueryBuilder {
     const cols = [...this.columns.keys(), SEQ_COLUMN];
     let qb = applyWhere(this.builder(this.table).select(cols), filter, this.client);
     if ('offset' in from) {
@@ -107,6 +141,7 @@ export abstract class BaseStore implements Store {
     const start = from.seq >= 0 ? from : lowest;
     if (start) qb = qb.andWhere((b) => this.keyCompare(b, start === from ? '>' : '>=', start));
     if (upper) qb = qb.andWhere((b) => this.keyCompare(b, '<=', upper));
+    if (spanEnd !== undefined) qb = qb.andWhere(SEQ_COLUMN, '<=', spanEnd);
     return qb.orderBy(SEQ_COLUMN, 'asc').orderBy('id', 'asc').limit(size);
   }
 
@@ -115,6 +150,11 @@ export abstract class BaseStore implements Store {
    * (SQLite, PostgreSQL); the expanded OR form elsewhere.
    */
   private keyCompare(b: Knex.QueryBuilder, op: '>' | '>=' | '<=', k: Key): void {
+    if (k.id === null) {
+      // After (or up to) every row of this `_seq`.
+      b.where(SEQ_COLUMN, op === '<=' ? '<=' : '>', k.seq);
+      return;
+    }
     if (this.client !== 'mysql') {
       b.whereRaw(`(??, ??) ${op} (?, ?)`, [SEQ_COLUMN, 'id', k.seq, k.id]);
       return;
@@ -125,39 +165,78 @@ export abstract class BaseStore implements Store {
 
   /**
    * History as a plan: the generator yields `{query}` steps (the engine runs the query and passes the raw rows
-   * back) and `{page}` steps (rows to send). Engines drive it synchronously (SQLite, so a replay is atomic on
-   * the event loop) or asynchronously (one consistent snapshot in a transaction), with the same logic.
+   * back), `{page}` steps (rows to send) and `{pause}` steps (the engine may let the event loop run). Engines
+   * drive it synchronously (SQLite, so a replay is atomic on the event loop) or asynchronously (one consistent
+   * snapshot in a transaction), with the same logic.
    */
-  protected *historyPlan(filter: Filter, limit: number, totalRows?: number): Generator<PlanStep, void, Row[] | undefined> {
+  protected *historyPlan(filter: Filter, limit: number, hints: PlanHints = {}): Generator<PlanStep, void, Row[] | undefined> {
     const n = this.historyCount(filter, limit);
     if (n === 0) return;
     const sorted = filter.sort.length > 0;
+    const skip = filter.offset ?? 0;
+    const spans = hints.spansUpTo !== undefined && !sorted && filter.where.length > 0;
     let lowest: Key | null = null;
     let upper: Key | null = null;
-    // When the whole table fits in the window, the window starts at the oldest row: no cutoff query needed.
-    const fits = totalRows !== undefined && !filter.offset && totalRows <= n;
-    if (!sorted && !fits) {
-      const cut = (yield { query: this.cutoffQuery(filter, n) })![0];
-      if (cut) lowest = { seq: Number(cut[SEQ_COLUMN]), id: String(cut.id) };
+    const total = hints.totalRows;
+    const keyOf = (r: Row | undefined): Key | null => (r ? { seq: Number(r[SEQ_COLUMN]), id: String(r.id) } : null);
+    if (sorted) {
+      // Offset pages under ORDER BY: no window to find.
+    } else if (total !== undefined && filter.where.length === 0) {
+      // No filter: the window is a range of positions in the (_seq, id) index. Walk to it from the oldest end
+      // (history windows usually cover most of the table, so that end is the nearer one).
+      if (skip >= total) return;
+      if (total > skip + n) lowest = keyOf((yield { query: this.positionQuery(total - skip - n) })![0]);
+      if (skip > 0) upper = keyOf((yield { query: this.positionQuery(total - skip - 1) })![0]);
+    } else if (total !== undefined && total <= n && !skip) {
+      // The whole table fits in the window: it starts at the oldest matching row.
+    } else if (spans) {
+      // Count matches backwards, one bounded span at a time, until the window's oldest row is found (or the
+      // table's start is reached: then every match fits).
+      const min = Number((yield { query: this.builder(this.table).min({ m: SEQ_COLUMN }) })![0]?.m ?? 0);
+      let counted = 0;
+      for (let hi = hints.spansUpTo!; hi >= min; hi -= SPAN) {
+        const span = { lo: hi - SPAN, hi };
+        const c = Number((yield { query: this.spanCountQuery(filter, span.lo, span.hi) })![0]?.n ?? 0);
+        if (skip > 0 && !upper && counted + c > skip) upper = keyOf((yield { query: this.cutoffQuery(filter, skip - counted, span) })![0]);
+        if (counted + c >= skip + n) {
+          lowest = keyOf((yield { query: this.cutoffQuery(filter, skip + n - 1 - counted, span) })![0]);
+          break;
+        }
+        counted += c;
+        yield { pause: true };
+      }
+      if (skip > 0 && !upper) return;
+    } else {
+      lowest = keyOf((yield { query: this.cutoffQuery(filter, skip + n - 1) })![0]);
       // With `_offset`, the newest `offset` rows are skipped: find the newest row we may send.
-      if (filter.offset) {
-        const top = (yield { query: this.cutoffQuery(filter, 1) })![0];
-        if (!top) return;
-        upper = { seq: Number(top[SEQ_COLUMN]), id: String(top.id) };
+      if (skip) {
+        upper = keyOf((yield { query: this.cutoffQuery(filter, skip) })![0]);
+        if (!upper) return;
       }
     }
     let sent = 0;
     let cursor: PageCursor = sorted ? { offset: 0 } : { seq: -1, id: '' };
+    // The last `_seq` a span-bounded walk has to reach.
+    const end = upper ? upper.seq : hints.spansUpTo ?? 0;
+    let spanStart = lowest ? lowest.seq - 1 : -1;
+    if (spans && !lowest) spanStart = Number((yield { query: this.builder(this.table).min({ m: SEQ_COLUMN }) })![0]?.m ?? 0) - 1;
     while (sent < n) {
       const size = Math.min(PAGE_SIZE, n - sent);
-      const raw = (yield { query: this.pageQuery(filter, cursor, lowest, upper, size) })!;
-      if (raw.length === 0) break;
-      const rows = raw.map((r) => rowFromDb(r, this.columns));
-      sent += rows.length;
-      yield { page: rows };
-      if (raw.length < size) break;
-      const last = rows[rows.length - 1]!;
-      cursor = sorted ? { offset: sent } : { seq: Number(last[SEQ_COLUMN]), id: String(last.id) };
+      const spanEnd = spans ? Math.min(end, ('offset' in cursor || cursor.seq < 0 ? spanStart : cursor.seq) + SPAN) : undefined;
+      const raw = (yield { query: this.pageQuery(filter, cursor, lowest, upper, size, spanEnd) })!;
+      if (raw.length > 0) {
+        const rows = raw.map((r) => rowFromDb(r, this.columns));
+        sent += rows.length;
+        yield { page: rows };
+        const last = rows[rows.length - 1]!;
+        cursor = sorted ? { offset: sent } : { seq: Number(last[SEQ_COLUMN]), id: String(last.id) };
+      }
+      if (raw.length < size) {
+        // A short page ends the history, unless it only ended its span: then the next span starts after it.
+        if (spanEnd === undefined || spanEnd >= end) break;
+        cursor = { seq: spanEnd, id: null };
+        yield { pause: true };
+      }
     }
   }
 

@@ -125,10 +125,12 @@ export class KnexStore extends BaseStore {
         const snapshot = Number(top?.m ?? 0);
         const plan = this.historyPlan(filter, limit);
         for (let step = plan.next(); !step.done; ) {
-          if (step.value.page) {
-            await onPage(step.value.page);
+          if (step.value.query) step = plan.next((await step.value.query.transacting(trx)) as Row[]);
+          else {
+            // (A pause needs nothing here: every query is already a turn of its own.)
+            if (step.value.page) await onPage(step.value.page);
             step = plan.next();
-          } else step = plan.next((await step.value.query.transacting(trx)) as Row[]);
+          }
         }
         return snapshot;
       },

@@ -16,10 +16,11 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
-import type { Filter } from '../filter/index.js';
+import { applyWhere, type Filter } from '../filter/index.js';
 import type { Row } from '../types.js';
+import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
 import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
-import { BaseStore, PAGE_SIZE } from './base-store.js';
+import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
@@ -42,6 +43,9 @@ export class SqliteStore extends BaseStore {
   private readonly readerStmts = new WeakMap<Database.Database, Map<string, Database.Statement>>();
   /** Rows in the table, kept in step with every write: lets small tables skip paging and cutoff queries. */
   private rows = 0;
+  /** Per filter shape (SQL text): whether an index serves it. */
+  private readonly indexedShapes = new Map<string, boolean>();
+  private checkpointer: Checkpointer | null = null;
   private txn!: Database.Transaction<(batch: readonly WriteRequest[]) => WriteResult[]>;
 
   async init(): Promise<void> {
@@ -51,6 +55,7 @@ export class SqliteStore extends BaseStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    if (file !== ':memory:') this.startCheckpointer(file);
     const info = this.db.prepare(`PRAGMA table_info(${q(this.table)})`).all() as { name: string }[];
     const run = (sb: Knex.SchemaBuilder): void => {
       for (const s of sb.toSQL() as unknown as { sql: string; bindings: unknown[] }[]) this.db.prepare(s.sql).run(...(s.bindings ?? []));
@@ -140,7 +145,9 @@ export class SqliteStore extends BaseStore {
     const start = this.seq;
     const rows = this.rows;
     try {
-      return this.txn.immediate(batch);
+      const results = this.txn.immediate(batch);
+      this.checkpointer?.nudge();
+      return results;
     } catch (err) {
       // The whole transaction failed (disk full, I/O error): nothing was committed, no sequence was used.
       this.seq = start;
@@ -155,15 +162,20 @@ export class SqliteStore extends BaseStore {
     const snapshot = this.seq;
     // An empty table has no history: skip building and running the queries (every new connection pays them).
     if (this.rows === 0) return snapshot;
-    if (Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE || this.target.filename === ':memory:') {
-      // One page (or an in-memory database, which other connections cannot see): read it all in this turn.
+    // A filter no index can serve is tested row by row: scan in bounded spans, pausing between them.
+    const spans = filter.where.length > 0 && !this.filterUsesIndex(filter);
+    const hints = { totalRows: this.rows, spansUpTo: spans ? snapshot : undefined };
+    const small = Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE && !(spans && this.rows > SPAN);
+    if (small || this.target.filename === ':memory:') {
+      // One cheap page (or an in-memory database, which other connections cannot see): read it all in this turn.
       const pages: Row[][] = [];
-      const plan = this.historyPlan(filter, limit, this.rows);
+      const plan = this.historyPlan(filter, limit, hints);
       for (let step = plan.next(); !step.done; ) {
-        if (step.value.page) {
-          pages.push(step.value.page);
+        if (step.value.query) step = plan.next(this.all(this.db, step.value.query));
+        else {
+          if (step.value.page) pages.push(step.value.page);
           step = plan.next();
-        } else step = plan.next(this.all(this.db, step.value.query));
+        }
       }
       for (const rows of pages) await onPage(rows);
       return snapshot;
@@ -173,12 +185,14 @@ export class SqliteStore extends BaseStore {
     const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
     try {
-      const plan = this.historyPlan(filter, limit, this.rows);
+      const plan = this.historyPlan(filter, limit, hints);
       for (let step = plan.next(); !step.done; ) {
-        if (step.value.page) {
-          await onPage(step.value.page);
+        if (step.value.query) step = plan.next(this.all(reader, step.value.query));
+        else {
+          if (step.value.page) await onPage(step.value.page);
+          else await new Promise((resolve) => setImmediate(resolve));
           step = plan.next();
-        } else step = plan.next(this.all(reader, step.value.query));
+        }
       }
     } finally {
       reader.exec('COMMIT');
@@ -186,6 +200,23 @@ export class SqliteStore extends BaseStore {
       else reader.close();
     }
     return snapshot;
+  }
+
+  /**
+   * Whether SQLite's planner serves this filter from an index (`indexes:`, the primary key) rather than by
+   * reading every row. Asked once per filter shape (the SQL text, not its values).
+   */
+  private filterUsesIndex(filter: Filter): boolean {
+    const { sql, bindings } = applyWhere(this.builder(this.table).count({ n: '*' }), filter, 'sqlite').toSQL().toNative();
+    let indexed = this.indexedShapes.get(sql);
+    if (indexed === undefined) {
+      const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(bindings as unknown[]).map(sqliteValue)) as { detail: string }[];
+      // "SCAN t" (even "USING COVERING INDEX") reads every row; "SEARCH t USING INDEX …" narrows first.
+      indexed = !plan.some((p) => /^SCAN\b/.test(p.detail));
+      if (this.indexedShapes.size > 500) this.indexedShapes.clear();
+      this.indexedShapes.set(sql, indexed);
+    }
+    return indexed;
   }
 
   async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
@@ -215,8 +246,39 @@ export class SqliteStore extends BaseStore {
     ).run(this.table, handler, user, seq, new Date().toISOString());
   }
 
+  /**
+   * WAL checkpoints move to a worker thread (store/checkpointer.ts); the writer's own automatic checkpoint
+   * stays as a high safety net, and returns to SQLite's default if the worker cannot run.
+   */
+  private startCheckpointer(file: string): void {
+    try {
+      this.checkpointer = Checkpointer.acquire(file, this.onCheckpointReport);
+      this.db.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+    } catch (err) {
+      this.log('warn', `sqlite: WAL checkpoints stay on the writer (${file})`, err);
+    }
+  }
+
+  private readonly onCheckpointReport = (error: string, fatal: boolean): void => {
+    this.log('warn', `sqlite: WAL checkpoint of ${this.target.filename} failed${fatal ? '; checkpoints run on the writer again' : ''}`, error);
+    if (fatal && this.db.open) {
+      this.checkpointer = null;
+      this.db.pragma('wal_autocheckpoint = 1000');
+    }
+  };
+
+  /** Resolves once no WAL checkpoint is scheduled or running (tests; shutdown). */
+  async checkpointsSettled(): Promise<void> {
+    await this.checkpointer?.settled();
+  }
+
   async close(): Promise<void> {
     for (const r of this.readers.splice(0)) r.close();
+    // The checkpoint thread's connection closes first, so closing the writer (the last connection) can
+    // checkpoint the whole WAL and remove it.
+    const cp = this.checkpointer;
+    this.checkpointer = null;
+    await cp?.release(this.onCheckpointReport);
     if (this.db?.open) this.db.close();
     await this.builder.destroy();
   }

@@ -1,0 +1,143 @@
+/**
+ * The history window on SQLite: "the newest n matching rows (after `_offset` newest ones), oldest first", found
+ * by position (no filter), by one cutoff query (a filter an index serves), or by counting back in bounded `_seq`
+ * spans (a filter every row must be read for). Each plan must return exactly what a plain reading of the table
+ * says, over a table whose `_seq` order differs from its insertion order (PUTs move rows, DELETEs leave gaps)
+ * and that holds rows from before msghub managed it (`_seq` 0).
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compilePredicate, parseFilter, type Filter } from '../../src/filter/index.js';
+import { SPAN } from '../../src/store/base-store.js';
+import { parseColumn, withBuiltins } from '../../src/store/columns.js';
+import { parseDbUrl } from '../../src/store/db-url.js';
+import { createStore } from '../../src/store/sql-store.js';
+import type { Store, WriteRequest } from '../../src/store/store.js';
+import type { ColumnDef, Row } from '../../src/types.js';
+import { tempDir } from '../support/tmp.js';
+
+const COLS: Map<string, ColumnDef> = withBuiltins(
+  Object.entries({ body: 'TEXT', topic: 'TEXT', n: 'INTEGER' }).map(([name, s]) => parseColumn(name, s).def!),
+);
+const ROWS = 2.5 * SPAN; // enough rows for several spans
+const LEGACY = 300;
+
+const post = (id: string, values: Record<string, unknown>): WriteRequest => ({ method: 'POST', id, values: { id, user: null, ...values }, userId: null, editAny: false });
+
+/** Fills a table: legacy rows first (no `_seq` yet), then POSTs, PUTs that move rows to the end, DELETEs. */
+async function fill(file: string, table: string, indexes: string[][]): Promise<Store> {
+  const raw = new Database(file);
+  raw.exec(`CREATE TABLE "${table}" (id TEXT PRIMARY KEY, user TEXT, timestamp TEXT, body TEXT, topic TEXT, n INTEGER)`);
+  const ins = raw.prepare(`INSERT INTO "${table}" (id, body, topic, n) VALUES (?, ?, ?, ?)`);
+  raw.transaction(() => {
+    for (let i = 0; i < LEGACY; i++) ins.run(`legacy${String(i).padStart(4, '0')}`, 'old', i % 3 ? 'rare' : `t${i % 50}`, -i);
+  })();
+  raw.close();
+  const store = createStore(parseDbUrl(`sqlite:///${file}`, '/'), table, COLS, indexes);
+  await store.init();
+  // Deterministic pseudo-random order: the same table every run.
+  let x = 12345;
+  const rnd = (k: number): number => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % k);
+  for (let i = 0; i < ROWS; i += 1000) {
+    const batch = Array.from({ length: Math.min(1000, ROWS - i) }, (_, j) => {
+      const k = i + j;
+      // `rare` appears only among the oldest rows: a window search must walk back over every span to find them.
+      return post(`r${String(k).padStart(6, '0')}`, { body: `row ${k}`, topic: k < 40 ? 'rare' : `t${k % 50}`, n: k });
+    });
+    await store.write(batch);
+  }
+  const changes: WriteRequest[] = [];
+  for (let i = 0; i < 1500; i++) {
+    const k = rnd(ROWS);
+    changes.push(
+      i % 3 === 0
+        ? { method: 'DELETE', id: `r${String(k).padStart(6, '0')}`, values: {}, userId: null, editAny: true }
+        : { method: 'PUT', id: `r${String(k).padStart(6, '0')}`, values: { topic: `t${rnd(50)}`, body: `moved ${i}` }, userId: null, editAny: true },
+    );
+  }
+  // One at a time: a DELETE of a row already deleted fails alone and changes nothing.
+  for (const c of changes) await store.write([c]);
+  return store;
+}
+
+/** What the window holds, read plainly: every row, in (_seq, id) order, filtered in JS, then sliced. */
+function expected(file: string, table: string, filter: Filter, limit: number): string[] {
+  const db = new Database(file, { readonly: true });
+  const rows = db.prepare(`SELECT * FROM "${table}"`).all() as Row[];
+  db.close();
+  const test = compilePredicate(filter);
+  const ordered = rows
+    .map((r): Row => ({ ...r, n: r.n === null ? null : Number(r.n) }))
+    .filter((r) => test(r))
+    .sort((a, b) => Number(a._seq) - Number(b._seq) || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));
+  const n = Math.min(limit, filter.limit ?? Infinity);
+  const skip = filter.offset ?? 0;
+  const end = Math.max(0, ordered.length - skip);
+  return ordered.slice(Math.max(0, end - n), end).map((r) => String(r.id));
+}
+
+const CASES: [string, Record<string, string[]>, number][] = [
+  ['no filter, window inside the table', {}, 5000],
+  ['no filter, window larger than the table', {}, 100_000],
+  ['no filter, _offset and _limit', { _offset: ['700'], _limit: ['900'] }, 100_000],
+  ['no filter, _offset past the table', { _offset: ['100000'] }, 100_000],
+  ['2% filter, window larger than every match', { topic: ['t7'] }, 100_000],
+  ['2% filter, window smaller than the matches', { topic: ['t7'] }, 120],
+  ['2% filter, _offset and _limit', { topic: ['t7'], _offset: ['30'], _limit: ['100'] }, 100_000],
+  ['2% filter, _offset past every match', { topic: ['t7'], _offset: ['5000'] }, 100_000],
+  ['rows found only among the oldest', { topic: ['rare'] }, 100_000],
+  ['rows found only among the oldest, narrow window', { topic: ['rare'] }, 25],
+  ['range filter', { 'n>': ['100'], 'n<': ['9000'] }, 3000],
+  ['substring filter', { 'body~': ['moved 1'] }, 100_000],
+  ['no match at all', { topic: ['nowhere'] }, 100_000],
+];
+
+describe.each([
+  { name: 'no index on the filtered column', indexes: [] as string[][] },
+  { name: 'indexes: [[topic]]', indexes: [['topic']] },
+])('History window on SQLite, $name', ({ indexes }) => {
+  const file = path.join(tempDir(), 'window.db');
+  const table = 'msgs';
+  let store: Store;
+
+  beforeAll(async () => {
+    store = await fill(file, table, indexes);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it.each(CASES)('%s', async (_name, args, limit) => {
+    const filter = parseFilter(args, COLS);
+    const got = (await store.history(filter, limit)).map((r) => String(r.id));
+    expect(got).toEqual(expected(file, table, filter, limit));
+  });
+});
+
+describe('History replay of a filter no index serves', () => {
+  it('reads the table in bounded spans, giving the event loop a turn between them', async () => {
+    const file = path.join(tempDir(), 'spans.db');
+    const store = await fill(file, 'msgs', []);
+    try {
+      const filter = parseFilter({ topic: ['rare'] }, COLS);
+      // Count event-loop turns while the replay runs: without spans it is one synchronous whole-table scan.
+      let turns = 0;
+      let running = true;
+      const tick = (): void => {
+        turns++;
+        if (running) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const rows: Row[] = [];
+      // A window smaller than the table: the plan must count back to find where it starts.
+      await store.replay(filter, 10_000, (page) => void rows.push(...page));
+      running = false;
+      expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, 10_000));
+      // The `_seq` range spans at least ROWS / SPAN spans; the count back and the walk forward each pause per span.
+      expect(turns).toBeGreaterThanOrEqual(2 * Math.floor(ROWS / SPAN));
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
