@@ -4,16 +4,11 @@
  * overwritten, so nobody can spoof them) unless the app author defines the same key; then the author's
  * expressions run in YAML order, each setting `msg[key]`.
  */
-import { randomUUID } from 'node:crypto';
 import type { DefaultEntry } from '../config/message-handler.js';
 import type { Row, User } from '../types.js';
+import { newId } from './ids.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
 
-/** 22-character URL-safe base64 of a random UUIDv4 (Gramex's id format). */
-export function newId(): string {
-  const hex = randomUUID().replace(/-/g, '');
-  return Buffer.from(hex, 'hex').toString('base64url');
-}
 
 export interface ExprHandler {
   readonly name: string;
@@ -24,6 +19,7 @@ export interface ExprHandler {
 }
 
 const BUILTIN_POST: Record<string, (h: ExprHandler) => unknown> = {
+  // 22 URL-safe characters like Gramex's, but time-ordered (see pipeline/ids.ts).
   id: () => newId(),
   user: (h) => h.current_user?.id ?? null,
   // ISO 8601 UTC with Z (ARCHITECTURE decision 10; Gramex writes naive UTC without a zone).

@@ -99,6 +99,27 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect((await s.history(all, 100)).map((x) => x.id)).toEqual(['a', 'b', 'c', 'd']);
   });
 
+  it('undoes a request that fails after its row was written, and only that request', async () => {
+    if (!available) return;
+    const s = await open();
+    const start = s.lastSeq;
+    const before = await s.history(all, 100);
+    // Its row and event go in, then its extra row fails (no such table): all of it must go.
+    const failing: WriteRequest = { ...post('half', { body: 'half written' }), extra: () => [{ table: `${table}_missing`, row: { x: 1 } }] };
+    const r = await s.write([post('e1', { body: 'kept' }), failing, post('e2', { body: 'kept too' })]);
+    expect(r.map((x) => (x.ok ? x.event.seq : 'failed'))).toEqual([start + 1, 'failed', start + 2]);
+    expect((await s.history(all, 100)).map((x) => x.id)).toEqual([...before.map((x) => x.id), 'e1', 'e2']);
+    expect((await s.eventsSince(start, 10)).map((e) => [e.seq, e.id])).toEqual([
+      [start + 1, 'e1'],
+      [start + 2, 'e2'],
+    ]);
+    // Leave the table as the later tests expect it.
+    await s.write([
+      { method: 'DELETE', id: 'e1', values: {}, userId: null, editAny: true },
+      { method: 'DELETE', id: 'e2', values: {}, userId: null, editAny: true },
+    ]);
+  });
+
   it('updates and deletes exactly the addressed row, reporting the whole row before and after', async () => {
     if (!available) return;
     const s = await open();
