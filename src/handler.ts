@@ -148,7 +148,8 @@ export class MessageHandler {
       current_user: info.user,
       session: Object.freeze({ id: info.sessionId }),
       args,
-      request: Object.freeze({ ip: info.ip, headers: Object.freeze({ ...info.headers }) }),
+      // The gate made `info.headers` for this connection alone: freeze it rather than keep a second copy.
+      request: Object.freeze({ ip: info.ip, headers: Object.freeze(info.headers) }),
     });
     if (this.config.open) await this.config.open({ args, handler: scope });
     const filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });

@@ -102,3 +102,33 @@ describe('HTTP transports', () => {
     });
   });
 });
+
+describe('WebSocket keep-alive', () => {
+  it('terminates a peer that stops answering pings and keeps one that answers', async () => {
+    const server = await mount('http', writeConfig(CONFIG), { pingIntervalMs: 100 });
+    const { default: WebSocket } = await import('ws');
+    const open = (autoPong: boolean): Promise<InstanceType<typeof WebSocket>> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${server.ws}/news?topic=keepalive`, { autoPong });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const silent = await open(false);
+    const live = await open(true);
+    try {
+      // The silent peer misses a ping; the next round terminates it (close code 1006: no close frame).
+      const code = await new Promise<number>((resolve) => silent.once('close', (c: number) => resolve(c)));
+      expect(code).toBe(1006);
+      // The answering peer is still subscribed: it gets a live event.
+      const got = new Promise<Record<string, unknown>>((resolve) => live.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()))));
+      const pub = await TestClient.connect(`${server.ws}/news`);
+      await pub.request({ body: 'still here', topic: 'keepalive' });
+      expect(await got).toMatchObject({ _method: 'POST', body: 'still here' });
+      await pub.close();
+    } finally {
+      live.terminate();
+      silent.terminate();
+      await server.close();
+    }
+  });
+});
