@@ -8,6 +8,7 @@
  */
 import { compilePredicate, projectRow, type Filter } from './filter/index.js';
 import { matches } from './hub/hub.js';
+import { rowJson } from './store/apply.js';
 import type { Store, StoredEvent } from './store/store.js';
 import { Payload, type Socket } from './transport/socket.js';
 import type { Row } from './types.js';
@@ -25,14 +26,21 @@ const LIVE_KEEP = ['_method', 'id', '_seq'] as const;
 /** Sends the history snapshot; returns the sequence number it reflects. */
 export async function sendHistory(socket: Socket, store: Store, filter: Filter, limit: number): Promise<number> {
   try {
-    return await store.replay(filter, limit, async (rows) => {
-      if (!socket.isOpen) throw new SocketClosed();
-      for (const row of rows) {
-        socket.send(Payload.of(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row, Number(row._seq)));
-        if (socket.backlogged) await socket.drained();
-      }
-      await socket.drained();
-    });
+    return await store.replay(
+      filter,
+      limit,
+      async (rows) => {
+        if (!socket.isOpen) throw new SocketClosed();
+        for (const row of rows) {
+          const json = rowJson(row);
+          const seq = Number(row._seq);
+          socket.send(json !== undefined ? new Payload(json, seq) : Payload.of(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row, seq));
+          if (socket.backlogged) await socket.drained();
+        }
+        await socket.drained();
+      },
+      { json: true },
+    );
   } catch (err) {
     if (err instanceof SocketClosed) return store.lastSeq;
     throw err;

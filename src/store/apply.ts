@@ -42,6 +42,17 @@ export function rowForPost(req: WriteRequest, columns: ReadonlyMap<string, Colum
   return row;
 }
 
+/**
+ * A history row the database already rendered as its frame's JSON (SQLite's json_object): such a row holds
+ * only `_seq`, `id` and the text under this key, and is sent as is (see SqliteStore.rowJsonSql).
+ */
+export const ROW_JSON: unique symbol = Symbol('msghub.row-json');
+
+/** The pre-rendered JSON of a history row, if it has one. */
+export function rowJson(row: Row): string | undefined {
+  return (row as { [ROW_JSON]?: string })[ROW_JSON];
+}
+
 /** Converts a row read from the database to canonical JS values, keeping `_seq`. */
 export function rowFromDb(raw: Row, columns: ReadonlyMap<string, ColumnDef>): Row {
   const row: Row = {};

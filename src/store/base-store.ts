@@ -8,10 +8,10 @@ import { MhError } from '../errors.js';
 import { consoleLogger, type Logger } from '../log.js';
 import { applyOrder, applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
-import { rowFromDb } from './apply.js';
+import { ROW_JSON, rowFromDb } from './apply.js';
 import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
-import type { Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
+import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Rows per history page: big enough to amortise a query, small enough that a page never blocks for long. */
 export const PAGE_SIZE = 250;
@@ -53,7 +53,15 @@ export interface PlanHints {
    * over a big table never holds the event loop for a whole-table scan.
    */
   spansUpTo?: number;
+  /**
+   * SQL that renders a row as its frame's JSON, or NULL when a stored value's type is not its column's (then
+   * the row is read and converted the usual way). Given, pages hold pre-rendered rows (see ROW_JSON).
+   */
+  jsonSql?: string;
 }
+
+/** The column alias of a row's rendered JSON in page queries. */
+const JSON_ALIAS = '__msghub_json';
 
 /** `_seq` values per bounded scan step: ~1–3 ms of SQLite work when every row must be read to test the filter. */
 export const SPAN = 8192;
@@ -87,7 +95,7 @@ export abstract class BaseStore implements Store {
 
   abstract init(): Promise<void>;
   abstract write(batch: readonly WriteRequest[]): Promise<WriteResult[]>;
-  abstract replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number>;
+  abstract replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options?: ReplayOptions): Promise<number>;
   abstract eventsSince(after: number, limit: number): Promise<StoredEvent[]>;
   abstract oldestSeq(): Promise<number>;
   abstract prune(retention: Retention): Promise<number>;
@@ -132,8 +140,8 @@ export abstract class BaseStore implements Store {
    * window's oldest row (`lowest`), later ones just after the previous page's last row. `spanEnd` bounds the
    * rows one query may read (see PlanHints.spansUpTo).
    */
-  protected pageQuery(filter: Filter, from: PageCursor, lowest: Key | null, upper: Key | null, size: number, spanEnd?: number): Knex.QueryBuilder {
-    const cols = [...this.columns.keys(), SEQ_COLUMN];
+  protected pageQuery(filter: Filter, from: PageCursor, lowest: Key | null, upper: Key | null, size: number, spanEnd?: number, jsonSql?: string): Knex.QueryBuilder {
+    const cols = jsonSql ? [this.builder.raw(`${jsonSql} AS ${JSON_ALIAS}`), SEQ_COLUMN, 'id'] : [...this.columns.keys(), SEQ_COLUMN];
     let qb = applyWhere(this.builder(this.table).select(cols), filter, this.client);
     if ('offset' in from) {
       return applyOrder(qb, { ...filter, limit: size, offset: (filter.offset ?? 0) + from.offset }, SEQ_COLUMN);
@@ -223,9 +231,21 @@ export abstract class BaseStore implements Store {
     while (sent < n) {
       const size = Math.min(PAGE_SIZE, n - sent);
       const spanEnd = spans ? Math.min(end, ('offset' in cursor || cursor.seq < 0 ? spanStart : cursor.seq) + SPAN) : undefined;
-      const raw = (yield { query: this.pageQuery(filter, cursor, lowest, upper, size, spanEnd) })!;
+      const raw = (yield { query: this.pageQuery(filter, cursor, lowest, upper, size, spanEnd, hints.jsonSql) })!;
       if (raw.length > 0) {
-        const rows = raw.map((r) => rowFromDb(r, this.columns));
+        let rows: Row[];
+        if (!hints.jsonSql) rows = raw.map((r) => rowFromDb(r, this.columns));
+        else {
+          rows = raw.map((r) => (r[JSON_ALIAS] === null ? r : { [SEQ_COLUMN]: Number(r[SEQ_COLUMN]), id: r.id, [ROW_JSON]: r[JSON_ALIAS] }));
+          // Rows the database would not render (a value stored with another type than its column's, as
+          // SQLite allows): read them whole and convert them like any other.
+          const odd = raw.filter((r) => r[JSON_ALIAS] === null).map((r) => String(r.id));
+          if (odd.length) {
+            const whole = (yield { query: this.builder(this.table).select([...this.columns.keys(), SEQ_COLUMN]).whereIn('id', odd) })!;
+            const byId = new Map(whole.map((w) => [String(w.id), rowFromDb(w, this.columns)]));
+            rows = rows.map((r) => (r[JSON_ALIAS] === null ? byId.get(String(r.id))! : r));
+          }
+        }
         sent += rows.length;
         yield { page: rows };
         const last = rows[rows.length - 1]!;

@@ -117,6 +117,7 @@ export class KnexStore extends BaseStore {
     return event;
   }
 
+  // (No pre-rendered rows here: `options.json` is a hint this store does not take.)
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
     // One REPEATABLE READ transaction: the event-record maximum and every page come from the same snapshot.
     return this.builder.transaction(

@@ -17,19 +17,37 @@ import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
 import { applyWhere, type Filter } from '../filter/index.js';
-import type { Row } from '../types.js';
+import type { ColumnDef, Row } from '../types.js';
 import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
 import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
-import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
+import type { ReplayOptions, Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Quotes an identifier for SQLite (names are validated at load; this is defence in depth). */
 const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 function sqliteValue(v: unknown): unknown {
   return typeof v === 'boolean' ? (v ? 1 : 0) : v === undefined ? null : v;
+}
+
+/**
+ * SQL that renders a row as the JSON of its history frame (the columns in order, then `_seq`), or NULL for a
+ * row holding a value of another storage type than its column's (SQLite allows it; those rows are converted
+ * in JS). Building the frame text in SQLite skips creating a JS value per column and JSON.stringify: replays
+ * read ~1.8× faster. Only text and integer columns: their JSON is the same either way (SQLite prints reals
+ * with 15 significant digits, and booleans are stored as 0/1).
+ */
+function rowJsonSql(columns: ReadonlyMap<string, ColumnDef>): string | null {
+  const pairs: string[] = [];
+  const checks: string[] = [];
+  for (const c of columns.values()) {
+    if (c.kind !== 'text' && c.kind !== 'integer') return null;
+    pairs.push(`'${c.name.replace(/'/g, "''")}', ${q(c.name)}`);
+    checks.push(`typeof(${q(c.name)}) IN ('${c.kind}', 'null')`);
+  }
+  return `CASE WHEN ${checks.join(' AND ')} THEN json_object(${pairs.join(', ')}, '${SEQ_COLUMN}', ifnull(${q(SEQ_COLUMN)}, 0)) END`;
 }
 
 /** Idle read-only connections kept for replays, per store. */
@@ -46,6 +64,8 @@ export class SqliteStore extends BaseStore {
   private readonly readerStmts = new WeakMap<Database.Database, Map<string, Database.Statement>>();
   /** Rows in the table, kept in step with every write: lets small tables skip paging and cutoff queries. */
   private rows = 0;
+  /** Renders a row as its frame's JSON inside SQLite (null: some column's JSON is not SQLite's as is). */
+  private readonly jsonSql = rowJsonSql(this.columns);
   /** Per filter shape (SQL text): whether an index serves it. */
   private readonly indexedShapes = new Map<string, boolean>();
   private checkpointer: Checkpointer | null = null;
@@ -197,14 +217,15 @@ export class SqliteStore extends BaseStore {
     }
   }
 
-  async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
+  async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options: ReplayOptions = {}): Promise<number> {
     // The snapshot is read synchronously with this.seq: no commit can fall between the two.
     const snapshot = this.seq;
     // An empty table has no history: skip building and running the queries (every new connection pays them).
     if (this.rows === 0) return snapshot;
     // A filter no index can serve is tested row by row: scan in bounded spans, pausing between them.
     const spans = filter.where.length > 0 && !this.filterUsesIndex(filter);
-    const hints = { totalRows: this.rows, spansUpTo: spans ? snapshot : undefined };
+    const jsonSql = options.json && !filter.columns ? (this.jsonSql ?? undefined) : undefined;
+    const hints = { totalRows: this.rows, spansUpTo: spans ? snapshot : undefined, jsonSql };
     const small = Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE && !(spans && this.rows > SPAN);
     if (small || this.target.filename === ':memory:') {
       // One cheap page (or an in-memory database, which other connections cannot see): read it all in this turn.

@@ -21,6 +21,14 @@ import type { ColumnDef, Method, Row } from '../types.js';
 import type { DbClient } from './db-url.js';
 
 /** One change to apply. */
+export interface ReplayOptions {
+  /**
+   * The pages go straight to a socket: a store may hand over rows it rendered as JSON itself (see ROW_JSON in
+   * store/apply.ts), which only `_seq`, `id` and that text. Ignored under a `_c` projection.
+   */
+  json?: boolean;
+}
+
 export interface WriteRequest {
   method: Method;
   /** The row id (POST: the generated id; PUT/DELETE: the id the client named). */
@@ -72,7 +80,7 @@ export interface Store {
    * pages, from one consistent snapshot; awaits `onPage` between pages so a big replay never blocks the event
    * loop. Resolves with the sequence number the snapshot reflects.
    */
-  replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number>;
+  replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options?: ReplayOptions): Promise<number>;
   /** All of `replay` at once (HTTP reads, tests). */
   history(filter: Filter, limit: number): Promise<Row[]>;
   /** Events with `seq > after`, oldest first, at most `limit`. */

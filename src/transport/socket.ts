@@ -10,8 +10,14 @@
  * once, not once per subscriber.
  */
 export class Payload {
-  /** Transport-specific encodings, computed on first use. */
-  readonly encoded = new Map<string, Buffer>();
+  /**
+   * Transport-specific encodings, computed on first use. The first one is kept inline: a history row is
+   * encoded for one transport only, and a Map per row would cost more than the row's frame.
+   */
+  private firstKind: string | null = null;
+  private firstBuf: Buffer | null = null;
+  private more: Map<string, Buffer> | null = null;
+
   /**
    * @param text the frame's JSON
    * @param seq the event's sequence number, for transports that carry it outside the JSON (SSE `id:`) and
@@ -28,10 +34,16 @@ export class Payload {
 
   /** The encoding for a transport, computed once by `encode` and then shared. */
   encode(kind: string, encode: (text: string) => Buffer): Buffer {
-    let buf = this.encoded.get(kind);
+    if (this.firstKind === kind) return this.firstBuf!;
+    if (this.firstKind === null) {
+      this.firstKind = kind;
+      return (this.firstBuf = encode(this.text));
+    }
+    this.more ??= new Map();
+    let buf = this.more.get(kind);
     if (!buf) {
       buf = encode(this.text);
-      this.encoded.set(kind, buf);
+      this.more.set(kind, buf);
     }
     return buf;
   }

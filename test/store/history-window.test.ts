@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePredicate, parseFilter, type Filter } from '../../src/filter/index.js';
+import { rowJson } from '../../src/store/apply.js';
 import { SPAN } from '../../src/store/base-store.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import { parseDbUrl } from '../../src/store/db-url.js';
@@ -140,4 +141,59 @@ describe('History replay of a filter no index serves', () => {
       await store.close();
     }
   }, 60_000);
+});
+
+describe('History rows rendered as JSON by SQLite', () => {
+  it('carry the same frame as the converted row, and fall back to conversion for values stored with another type', async () => {
+    const file = path.join(tempDir(), 'json.db');
+    const store = await fill(file, 'msgs', []);
+    try {
+      // SQLite lets a value of another type into a column: such rows must still come out as JS would send them.
+      const raw = new Database(file);
+      raw.prepare(`UPDATE msgs SET n = 'not a number', body = 42 WHERE id = ?`).run('r000100');
+      raw.close();
+      const shapes: Record<string, string[]>[] = [{}, { topic: ['t7'] }, { _sort: ['-n'], _limit: ['300'] }];
+      for (const args of shapes) {
+        const filter = parseFilter(args, COLS);
+        const plain: Row[] = [];
+        const json: Row[] = [];
+        await store.replay(filter, 100_000, (rows) => void plain.push(...rows));
+        await store.replay(filter, 100_000, (rows) => void json.push(...rows), { json: true });
+        expect(json.length).toBe(plain.length);
+        let rendered = 0;
+        for (let i = 0; i < plain.length; i++) {
+          const text = rowJson(json[i]!);
+          if (text !== undefined) rendered++;
+          expect(text !== undefined ? JSON.parse(text) : json[i]).toEqual(plain[i]);
+          if (text !== undefined) expect(Object.keys(JSON.parse(text))).toEqual(Object.keys(plain[i]!));
+        }
+        // Every row but the odd one is rendered by SQLite.
+        expect(rendered).toBe(plain.length - (plain.some((r) => r.id === 'r000100') ? 1 : 0));
+      }
+      const odd = (await store.history(parseFilter({ id: ['r000100'] }, COLS), 10))[0];
+      expect(odd).toMatchObject({ n: Number.NaN, body: '42' });
+      // Under a `_c` projection the rows are converted in JS (the projection is applied to them there).
+      const projected: Row[] = [];
+      await store.replay(parseFilter({ _c: ['body'] }, COLS), 10, (rows) => void projected.push(...rows), { json: true });
+      expect(projected.every((r) => rowJson(r) === undefined)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('are not used for tables with REAL or BOOLEAN columns (SQLite would print them differently)', async () => {
+    const file = path.join(tempDir(), 'real.db');
+    const cols = withBuiltins([parseColumn('score', 'REAL').def!, parseColumn('flag', 'BOOLEAN').def!]);
+    const store = createStore(parseDbUrl(`sqlite:///${file}`, '/'), 'scores', cols);
+    await store.init();
+    try {
+      await store.write([{ method: 'POST', id: 'a', values: { id: 'a', user: null, score: 0.1 + 0.2, flag: true }, userId: null, editAny: false }]);
+      const rows: Row[] = [];
+      await store.replay(parseFilter({}, cols), 10, (page) => void rows.push(...page), { json: true });
+      expect(rows.map((r) => rowJson(r))).toEqual([undefined]);
+      expect(rows[0]).toMatchObject({ score: 0.30000000000000004, flag: true });
+    } finally {
+      await store.close();
+    }
+  });
 });
