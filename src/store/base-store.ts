@@ -13,8 +13,19 @@ import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
 import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
-/** Rows per history page: big enough to amortise a query, small enough that a page never blocks for long. */
+/**
+ * Rows in the first history page: big enough to amortise a query, small enough that it never blocks for long
+ * and the first frame leaves quickly. Later pages grow while their query stays fast (see historyPlan).
+ */
 export const PAGE_SIZE = 250;
+/** How pages are sized: the query times (ms) under which a page doubles or over which it halves, and bounds. */
+export interface PagePacing {
+  fastMs: number;
+  slowMs: number;
+  min: number;
+  max: number;
+}
+export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 1, slowMs: 4, min: 50, max: 2000 };
 
 export function knexConfig(target: DbTarget): Knex.Config {
   if (target.client === 'sqlite') {
@@ -68,6 +79,8 @@ export const SPAN = 8192;
 
 export abstract class BaseStore implements Store {
   readonly client: DbClient;
+  /** History page sizing (tests force growth or shrinking through it). */
+  pacing: Readonly<PagePacing> = PAGE_PACING;
   protected seq = 0;
   protected readonly builder: Knex;
 
@@ -228,10 +241,17 @@ export abstract class BaseStore implements Store {
     const end = upper ? upper.seq : hints.spansUpTo ?? 0;
     let spanStart = lowest ? lowest.seq - 1 : -1;
     if (spans && !lowest) spanStart = Number((yield { query: this.builder(this.table).min({ m: SEQ_COLUMN }) })![0]?.m ?? 0) - 1;
+    let pageSize = PAGE_SIZE;
     while (sent < n) {
-      const size = Math.min(PAGE_SIZE, n - sent);
+      const size = Math.min(pageSize, n - sent);
       const spanEnd = spans ? Math.min(end, ('offset' in cursor || cursor.seq < 0 ? spanStart : cursor.seq) + SPAN) : undefined;
+      const asked = performance.now();
       const raw = (yield { query: this.pageQuery(filter, cursor, lowest, upper, size, spanEnd, hints.jsonSql) })!;
+      // Pages sized by time: fewer turns (and queries) for a cheap query, smaller pages for an expensive one.
+      // (Span-bounded pages cost what their span costs, whatever their size.)
+      const took = performance.now() - asked;
+      const p = this.pacing;
+      if (!spans) pageSize = took < p.fastMs && raw.length === size ? Math.min(pageSize * 2, p.max) : took > p.slowMs ? Math.max(p.min, pageSize >> 1) : pageSize;
       if (raw.length > 0) {
         let rows: Row[];
         if (!hints.jsonSql) rows = raw.map((r) => rowFromDb(r, this.columns));

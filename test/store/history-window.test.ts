@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePredicate, parseFilter, type Filter } from '../../src/filter/index.js';
 import { rowJson } from '../../src/store/apply.js';
-import { SPAN } from '../../src/store/base-store.js';
+import { PAGE_PACING, SPAN, type PagePacing } from '../../src/store/base-store.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import { parseDbUrl } from '../../src/store/db-url.js';
 import { createStore } from '../../src/store/sql-store.js';
@@ -111,8 +111,24 @@ describe.each([
 
   it.each(CASES)('%s', async (_name, args, limit) => {
     const filter = parseFilter(args, COLS);
-    const got = (await store.history(filter, limit)).map((r) => String(r.id));
-    expect(got).toEqual(expected(file, table, filter, limit));
+    const want = expected(file, table, filter, limit);
+    expect((await store.history(filter, limit)).map((r) => String(r.id))).toEqual(want);
+    // The same window whatever the page sizes: pages that grow at every step, and pages that shrink to the
+    // smallest (odd sizes included), as fast or slow queries make them.
+    const s = store as unknown as { pacing: PagePacing };
+    try {
+      for (const pacing of [
+        { ...PAGE_PACING, fastMs: Infinity, max: 777 },
+        { ...PAGE_PACING, fastMs: -1, slowMs: -1, min: 37 },
+      ]) {
+        s.pacing = pacing;
+        const rows: Row[] = [];
+        await store.replay(filter, limit, (page) => void rows.push(...page), { json: true });
+        expect(rows.map((r) => String(r.id))).toEqual(want);
+      }
+    } finally {
+      s.pacing = PAGE_PACING;
+    }
   });
 });
 
