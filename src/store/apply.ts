@@ -63,7 +63,8 @@ export function rowFromDb(raw: Row, columns: ReadonlyMap<string, ColumnDef>): Ro
 
 /** The JSON stored in the event record for one event. */
 export function eventData(ev: StoredEvent): string {
-  return JSON.stringify({ before: ev.before, after: ev.after, changed: ev.changed });
+  // A POST changes every column: its list is not stored (eventFromDb restores it from the row).
+  return ev.method === 'POST' ? JSON.stringify({ before: null, after: ev.after }) : JSON.stringify({ before: ev.before, after: ev.after, changed: ev.changed });
 }
 
 /** Maps a driver error for one request to a client-facing error (unique id clash) or rethrows. */

@@ -282,8 +282,11 @@ export abstract class BaseStore implements Store {
 
   /** Decodes one row of the event record. */
   protected eventFromDb(r: Row): StoredEvent {
-    const data = JSON.parse(String(r.data)) as { before: Row | null; after: Row | null; changed: string[] };
-    return { seq: Number(r.seq), method: String(r.method) as Method, id: String(r.id), before: data.before, after: data.after, changed: data.changed };
+    const data = JSON.parse(String(r.data)) as { before: Row | null; after: Row | null; changed?: string[] };
+    const method = String(r.method) as Method;
+    // POST records written since the list was dropped from them: every column of the row changed.
+    const changed = data.changed ?? (method === 'POST' && data.after ? Object.keys(data.after).filter((k) => k !== SEQ_COLUMN) : []);
+    return { seq: Number(r.seq), method, id: String(r.id), before: data.before, after: data.after, changed };
   }
 
   protected missingColumns(existing: ReadonlySet<string>): ColumnDef[] {

@@ -120,6 +120,10 @@ export class SqliteStore extends BaseStore {
     // Applies one request. `wrote` turns true just before its first statement that changes anything: a throw
     // before that (a PUT of a missing row, another user's row) leaves nothing to undo.
     let wrote = false;
+    // Every POST changes every column: one shared, frozen list.
+    const allColumns: string[] = Object.freeze([...this.columns.keys()]) as string[];
+    // The event record's `ts` (for pruning by age): one clock reading per transaction is precise enough.
+    let batchTime = '';
     const apply = (req: WriteRequest, seq: number): StoredEvent => {
       let before: Row | null = null;
       let after: Row | null = null;
@@ -129,7 +133,7 @@ export class SqliteStore extends BaseStore {
         after = rowForPost(req, this.columns, seq);
         wrote = true;
         insertRow.run(...cols.map((c) => sqliteValue(after![c])));
-        changed = [...this.columns.keys()];
+        changed = allColumns;
       } else {
         before = existingRow(req, selectById.get(req.id) as Row | undefined, this.columns);
         wrote = true;
@@ -148,7 +152,7 @@ export class SqliteStore extends BaseStore {
         }
       }
       const event: StoredEvent = { seq, method: req.method, id: req.id, before, after, changed };
-      insertEvent.run(this.table, seq, req.method, req.id, eventData(event), new Date().toISOString());
+      insertEvent.run(this.table, seq, req.method, req.id, eventData(event), batchTime);
       if (req.extra) for (const { table, row } of req.extra(event)) this.insertInto(table, row);
       return event;
     };
@@ -164,6 +168,7 @@ export class SqliteStore extends BaseStore {
     // The usual batch: no savepoint per request (two statements fewer per message). A request that fails
     // after it started writing aborts the whole transaction, which `isolated` then redoes.
     this.txn = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
+      batchTime = new Date().toISOString();
       const results: WriteResult[] = [];
       for (const req of batch) {
         try {
@@ -180,6 +185,7 @@ export class SqliteStore extends BaseStore {
     // midway is undone alone, the others commit.
     const one = this.db.transaction(apply);
     this.isolated = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
+      batchTime = new Date().toISOString();
       const results: WriteResult[] = [];
       for (const req of batch) {
         try {
