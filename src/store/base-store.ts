@@ -15,7 +15,8 @@ import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteR
 
 /**
  * Rows in the first history page: big enough to amortise a query, small enough that it never blocks for long
- * and the first frame leaves quickly. Later pages grow while their query stays fast, up to 1000 rows: with sending them, ~3 ms of one turn here.
+ * and the first frame leaves quickly. Later pages grow while their query stays fast, up to 500 rows: reading, framing and writing them (the
+ * kernel copies ~150 KB to the peer in the same turn) stays within a few ms here.
  */
 export const PAGE_SIZE = 250;
 /** How pages are sized: the query times (ms) under which a page doubles or over which it halves, and bounds. */
@@ -25,7 +26,7 @@ export interface PagePacing {
   min: number;
   max: number;
 }
-export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 1, slowMs: 4, min: 50, max: 1000 };
+export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 1, slowMs: 4, min: 50, max: 500 };
 
 export function knexConfig(target: DbTarget): Knex.Config {
   if (target.client === 'sqlite') {
