@@ -93,6 +93,8 @@ export class Checkpointer {
     this.dirty = false;
     if (this.failed) return;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    // Held while we wait for it: an unref'd worker would let the process end with this close unfinished.
+    this.worker.ref();
     // A running checkpoint finishes first: the worker handles messages in order.
     this.worker.postMessage('close');
     await exited;

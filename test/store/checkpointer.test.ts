@@ -1,8 +1,10 @@
 /**
  * WAL checkpoints run on a worker thread, not inside the writer's commits (store/checkpointer.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { LogLevel } from '../../src/log.js';
@@ -11,6 +13,7 @@ import { parseDbUrl } from '../../src/store/db-url.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { WriteRequest } from '../../src/store/store.js';
 import type { ColumnDef } from '../../src/types.js';
+import { ROOT } from '../support/mounts.js';
 import { tempDir } from '../support/tmp.js';
 
 const COLS: Map<string, ColumnDef> = withBuiltins([parseColumn('body', 'TEXT').def!]);
@@ -87,5 +90,24 @@ describe('WAL checkpoints', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('Closing a store', () => {
+  it('finishes even when nothing else keeps the process alive (the checkpoint thread is waited for)', () => {
+    const file = path.join(tempDir(), 'exit.db');
+    const script = `
+      const { createStore } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/store/sql-store.js')).href)});
+      const { parseColumn, withBuiltins } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/store/columns.js')).href)});
+      const store = createStore({ client: 'sqlite', filename: ${JSON.stringify(file)} }, 'msgs', withBuiltins([parseColumn('body', 'TEXT').def]));
+      await store.init();
+      await store.write([{ method: 'POST', id: 'a', values: { id: 'a', user: null, body: 'x' }, userId: null, editAny: false }]);
+      await store.close();
+      console.log('closed');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('closed');
+    expect(r.status).toBe(0);
   });
 });
