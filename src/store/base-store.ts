@@ -144,6 +144,10 @@ export abstract class BaseStore implements Store {
     return this.builder(this.table).select(SEQ_COLUMN, 'id').orderBy(SEQ_COLUMN, 'asc').orderBy('id', 'asc').limit(1).offset(skip);
   }
 
+  protected minSeqQuery(): Knex.QueryBuilder {
+    return this.builder(this.table).min({ m: SEQ_COLUMN });
+  }
+
   /** How many rows in `(lo, hi]` match the filter. */
   protected spanCountQuery(filter: Filter, lo: number, hi: number): Knex.QueryBuilder {
     return applyWhere(this.builder(this.table).count({ n: '*' }), filter, this.client).andWhere(SEQ_COLUMN, '>', lo).andWhere(SEQ_COLUMN, '<=', hi);
@@ -200,6 +204,8 @@ export abstract class BaseStore implements Store {
     let lowest: Key | null = null;
     let upper: Key | null = null;
     const total = hints.totalRows;
+    // The table's lowest `_seq` (span walks start or stop there), read at most once.
+    let min: number | undefined;
     const keyOf = (r: Row | undefined): Key | null => (r ? { seq: Number(r[SEQ_COLUMN]), id: String(r.id) } : null);
     if (sorted) {
       // Offset pages under ORDER BY: no window to find.
@@ -214,7 +220,7 @@ export abstract class BaseStore implements Store {
     } else if (spans) {
       // Count matches backwards, one bounded span at a time, until the window's oldest row is found (or the
       // table's start is reached: then every match fits).
-      const min = Number((yield { query: this.builder(this.table).min({ m: SEQ_COLUMN }) })![0]?.m ?? 0);
+      min = Number((yield { query: this.minSeqQuery() })![0]?.m ?? 0);
       let counted = 0;
       for (let hi = hints.spansUpTo!; hi >= min; hi -= SPAN) {
         const span = { lo: hi - SPAN, hi };
@@ -241,7 +247,10 @@ export abstract class BaseStore implements Store {
     // The last `_seq` a span-bounded walk has to reach.
     const end = upper ? upper.seq : hints.spansUpTo ?? 0;
     let spanStart = lowest ? lowest.seq - 1 : -1;
-    if (spans && !lowest) spanStart = Number((yield { query: this.builder(this.table).min({ m: SEQ_COLUMN }) })![0]?.m ?? 0) - 1;
+    if (spans && !lowest) {
+      min ??= Number((yield { query: this.minSeqQuery() })![0]?.m ?? 0);
+      spanStart = min - 1;
+    }
     let pageSize = PAGE_SIZE;
     while (sent < n) {
       const size = Math.min(pageSize, n - sent);

@@ -21,8 +21,8 @@ port.on('message', (msg) => {
     return;
   }
   try {
-    const [r] = /** @type {{busy: number, log: number, checkpointed: number}[]} */ (db.pragma('wal_checkpoint(PASSIVE)'));
-    port.postMessage({ ok: true, busy: r?.busy ?? 0, log: r?.log ?? 0, checkpointed: r?.checkpointed ?? 0 });
+    db.pragma('wal_checkpoint(PASSIVE)');
+    port.postMessage({ ok: true });
   } catch (err) {
     port.postMessage({ ok: false, error: String(/** @type {Error} */ (err).message) });
   }

@@ -21,7 +21,7 @@ export const SAFETY_NET_PAGES = 10_000;
 /** What a store hears from its checkpointer: an error, and whether the thread is gone (`fatal`). */
 export type CheckpointReport = (error: string, fatal: boolean) => void;
 
-type Result = { ok: true; busy: number; log: number; checkpointed: number } | { ok: false; error: string };
+type Result = { ok: true } | { ok: false; error: string };
 
 export class Checkpointer {
   private static readonly byFile = new Map<string, Checkpointer>();
@@ -47,8 +47,6 @@ export class Checkpointer {
   private failed = false;
   private closing: Promise<void> | null = null;
   private waiters: (() => void)[] = [];
-  /** Checkpoints completed (for tests and the bench probe). */
-  completed = 0;
 
   private constructor(private readonly filename: string) {
     this.worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { filename } });
@@ -110,8 +108,7 @@ export class Checkpointer {
 
   private finished(r: Result): void {
     this.running = false;
-    if (r.ok) this.completed++;
-    else for (const report of this.reports) report(r.error, false);
+    if (!r.ok) for (const report of this.reports) report(r.error, false);
     if (this.dirty && !this.closing) {
       this.dirty = false;
       this.timer = setTimeout(() => this.run(), DELAY_MS);
