@@ -23,8 +23,20 @@ const BUILTIN_POST: Record<string, (h: ExprHandler) => unknown> = {
   id: () => newId(),
   user: (h) => h.current_user?.id ?? null,
   // ISO 8601 UTC with Z (ARCHITECTURE decision 10; Gramex writes naive UTC without a zone).
-  timestamp: () => new Date().toISOString(),
+  timestamp: () => isoNow(),
 };
+
+// One Date and one toISOString per millisecond, not per message: a busy server posts many in the same one.
+let nowMs = 0;
+let nowIso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowMs = ms;
+    nowIso = new Date(ms).toISOString();
+  }
+  return nowIso;
+}
 
 /** The built-in POST defaults the author did not override (computed once per handler). */
 export function builtinDefaults(authorEntries: readonly DefaultEntry[]): readonly [string, (h: ExprHandler) => unknown][] {

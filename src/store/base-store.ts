@@ -8,9 +8,10 @@ import { MhError } from '../errors.js';
 import { consoleLogger, type Logger } from '../log.js';
 import { applyOrder, applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
-import { ROW_JSON, rowFromDb } from './apply.js';
+import { POST_BY_REFERENCE, ROW_JSON, rowFromDb } from './apply.js';
 import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
+import { EVENTS_TABLE } from './schema.js';
 import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /**
@@ -77,6 +78,8 @@ const JSON_ALIAS = '__msghub_json';
 
 /** `_seq` values per bounded scan step: ~1–3 ms of SQLite work when every row must be read to test the filter. */
 export const SPAN = 8192;
+/** Rows beyond the window's excess that the prefix check reads, so a filter matching many of them still passes. */
+const PREFIX_SLACK = 1024;
 
 export abstract class BaseStore implements Store {
   readonly client: DbClient;
@@ -146,6 +149,12 @@ export abstract class BaseStore implements Store {
 
   protected minSeqQuery(): Knex.QueryBuilder {
     return this.builder(this.table).min({ m: SEQ_COLUMN });
+  }
+
+  /** Matches among the table's oldest `rows` rows (they are read through the (_seq, id) index). */
+  protected prefixCountQuery(filter: Filter, rows: number): Knex.QueryBuilder {
+    const oldest = this.builder(this.table).select('*').orderBy(SEQ_COLUMN, 'asc').orderBy('id', 'asc').limit(rows).as('oldest');
+    return applyWhere(this.builder.from(oldest).count({ n: '*' }), filter, this.client);
   }
 
   /** How many rows in `(lo, hi]` match the filter. */
@@ -221,8 +230,16 @@ export abstract class BaseStore implements Store {
       // Count matches backwards, one bounded span at a time, until the window's oldest row is found (or the
       // table's start is reached: then every match fits).
       min = Number((yield { query: this.minSeqQuery() })![0]?.m ?? 0);
+      // A window nearly as big as the table: if the oldest rows hold at least `excess` rows that do not
+      // match, at most `n` rows match and the window is every match. One small query, not a count of the table.
+      const excess = total !== undefined && !skip ? total - n : Infinity;
+      let fits = false;
+      if (excess <= SPAN) {
+        const look = Math.min(total!, excess + Math.max(excess, PREFIX_SLACK));
+        fits = look - Number((yield { query: this.prefixCountQuery(filter, look) })![0]?.n ?? 0) >= excess;
+      }
       let counted = 0;
-      for (let hi = hints.spansUpTo!; hi >= min; hi -= SPAN) {
+      for (let hi = hints.spansUpTo!; !fits && hi >= min; hi -= SPAN) {
         const span = { lo: hi - SPAN, hi };
         const c = Number((yield { query: this.spanCountQuery(filter, span.lo, span.hi) })![0]?.n ?? 0);
         if (skip > 0 && !upper && counted + c > skip) upper = keyOf((yield { query: this.cutoffQuery(filter, skip - counted, span) })![0]);
@@ -290,13 +307,45 @@ export abstract class BaseStore implements Store {
     }
   }
 
-  /** Decodes one row of the event record. */
+  /**
+   * Events with `seq > after`, oldest first. A POST record that holds POST_BY_REFERENCE is joined to its row,
+   * which still has that `_seq` (msghub writes the row's JSON into the record before it changes the row); the
+   * row's columns come back as r0, r1, … so they cannot clash with the record's own.
+   */
+  protected eventsQuery(after: number, limit: number): Knex.QueryBuilder {
+    return this.builder({ e: EVENTS_TABLE })
+      .leftJoin({ m: this.table }, (j) => {
+        j.on('m.id', '=', 'e.id').andOn(`m.${SEQ_COLUMN}`, '=', 'e.seq').andOnVal('e.data', '=', POST_BY_REFERENCE);
+      })
+      .select('e.seq', 'e.method', 'e.id', 'e.data', ...this.eventRowColumns.map((c, i) => ({ [`r${i}`]: `m.${c}` })))
+      .where('e.tbl', this.table)
+      .andWhere('e.seq', '>', after)
+      .orderBy('e.seq')
+      .limit(limit);
+  }
+
+  private get eventRowColumns(): string[] {
+    return [...this.columns.keys(), SEQ_COLUMN];
+  }
+
+  /** Decodes one row of eventsQuery. */
   protected eventFromDb(r: Row): StoredEvent {
-    const data = JSON.parse(String(r.data)) as { before: Row | null; after: Row | null; changed?: string[] };
+    const seq = Number(r.seq);
     const method = String(r.method) as Method;
-    // POST records written since the list was dropped from them: every column of the row changed.
+    const id = String(r.id);
+    if (r.data === POST_BY_REFERENCE) {
+      const cols = this.eventRowColumns;
+      // No row at that `_seq`: it was changed or deleted behind msghub's back. The event stays (sequence
+      // numbers are gapless) but matches no filter, so a resume skips it.
+      if (r[`r${cols.length - 1}`] === null || r[`r${cols.length - 1}`] === undefined) return { seq, method, id, before: null, after: null, changed: [] };
+      const raw: Row = {};
+      cols.forEach((c, i) => (raw[c] = r[`r${i}`]));
+      return { seq, method, id, before: null, after: rowFromDb(raw, this.columns), changed: [...this.columns.keys()] };
+    }
+    const data = JSON.parse(String(r.data)) as { before: Row | null; after: Row | null; changed?: string[] };
+    // POST records that hold their row: every column changed (older ones also stored the list).
     const changed = data.changed ?? (method === 'POST' && data.after ? Object.keys(data.after).filter((k) => k !== SEQ_COLUMN) : []);
-    return { seq: Number(r.seq), method, id: String(r.id), before: data.before, after: data.after, changed };
+    return { seq, method, id, before: data.before, after: data.after, changed };
   }
 
   protected missingColumns(existing: ReadonlySet<string>): ColumnDef[] {

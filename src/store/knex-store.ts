@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { Row } from '../types.js';
-import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
+import { POST_BY_REFERENCE, constraintError, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
@@ -100,6 +100,10 @@ export class KnexStore extends BaseStore {
     } else {
       // FOR UPDATE: another msghub process on the same database cannot change the row between check and write.
       before = existingRow(req, (await trx(this.table).select(cols).where('id', req.id).forUpdate().first()) as Row | undefined, this.columns);
+      // The row's last event, if it was its POST, refers to the row: give it the row before it changes.
+      if (before[SEQ_COLUMN]) {
+        await trx(EVENTS_TABLE).where({ tbl: this.table, seq: before[SEQ_COLUMN], data: POST_BY_REFERENCE }).update({ data: postData(before) });
+      }
       if (req.method === 'PUT') {
         changed = Object.keys(req.values);
         await trx(this.table)
@@ -140,8 +144,7 @@ export class KnexStore extends BaseStore {
   }
 
   async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
-    const rows = (await this.builder(EVENTS_TABLE).select('seq', 'method', 'id', 'data').where('tbl', this.table).andWhere('seq', '>', after).orderBy('seq').limit(limit)) as Row[];
-    return rows.map((r) => this.eventFromDb(r));
+    return ((await this.eventsQuery(after, limit)) as Row[]).map((r) => this.eventFromDb(r));
   }
 
   async oldestSeq(): Promise<number> {

@@ -71,7 +71,8 @@ export function createEventsTable(knex: Knex): Knex.SchemaBuilder {
     t.bigInteger('seq').notNullable();
     t.string('method', 8).notNullable();
     t.text('id').notNullable();
-    // JSON {before, after, changed}: enough to match the event against any filter when a client resumes.
+    // JSON {before, after, changed}: enough to match the event against any filter when a client resumes. A POST's
+    // record holds '' until its row changes: the row, at the same `_seq`, is the data (store/apply.ts).
     t.text('data').notNullable();
     t.string('ts', 32).notNullable();
     t.primary(['tbl', 'seq']);

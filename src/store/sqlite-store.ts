@@ -19,7 +19,7 @@ import { MhError } from '../errors.js';
 import { applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Row } from '../types.js';
 import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
-import { constraintError, eventData, existingRow, rowForPost } from './apply.js';
+import { POST_BY_REFERENCE, constraintError, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
@@ -116,6 +116,7 @@ export class SqliteStore extends BaseStore {
     const insertRow = this.db.prepare(`INSERT INTO ${q(this.table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
     const deleteRow = this.db.prepare(`DELETE FROM ${q(this.table)} WHERE id = ?`);
     const insertEvent = this.db.prepare(`INSERT INTO ${q(EVENTS_TABLE)} (tbl, seq, method, id, data, ts) VALUES (?, ?, ?, ?, ?, ?)`);
+    const fillPost = this.db.prepare(`UPDATE ${q(EVENTS_TABLE)} SET data = ? WHERE tbl = ? AND seq = ? AND data = ?`);
 
     // Applies one request. `wrote` turns true just before its first statement that changes anything: a throw
     // before that (a PUT of a missing row, another user's row) leaves nothing to undo.
@@ -137,6 +138,8 @@ export class SqliteStore extends BaseStore {
       } else {
         before = existingRow(req, selectById.get(req.id) as Row | undefined, this.columns);
         wrote = true;
+        // The row's last event, if it was its POST, refers to the row: give it the row before it changes.
+        if (before[SEQ_COLUMN]) fillPost.run(postData(before), this.table, before[SEQ_COLUMN], POST_BY_REFERENCE);
         if (req.method === 'PUT') {
           changed = Object.keys(req.values);
           const set = [...changed, SEQ_COLUMN];
@@ -287,8 +290,7 @@ export class SqliteStore extends BaseStore {
   }
 
   async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
-    const rows = this.prepare(`SELECT seq, method, id, data FROM ${q(EVENTS_TABLE)} WHERE tbl = ? AND seq > ? ORDER BY seq LIMIT ?`).all(this.table, after, limit) as Row[];
-    return rows.map((r) => this.eventFromDb(r));
+    return this.all(this.db, this.eventsQuery(after, limit)).map((r) => this.eventFromDb(r));
   }
 
   async oldestSeq(): Promise<number> {

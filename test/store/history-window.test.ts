@@ -92,6 +92,10 @@ const CASES: [string, Record<string, string[]>, number][] = [
   ['range filter', { 'n>': ['100'], 'n<': ['9000'] }, 3000],
   ['substring filter', { 'body~': ['moved 1'] }, 100_000],
   ['no match at all', { topic: ['nowhere'] }, 100_000],
+  // Windows a little smaller than the table: the oldest rows decide whether every match fits.
+  ['2% filter, window a little smaller than the table', { topic: ['t7'] }, ROWS - 1000],
+  ['98% filter, window a little smaller than the table', { 'topic!': ['t7'] }, ROWS - 1000],
+  ['range filter matching every row, window a little smaller than the table', { 'n>~': ['-100000'] }, ROWS - 1000],
 ];
 
 describe.each([
@@ -153,6 +157,37 @@ describe('History replay of a filter no index serves', () => {
       expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, 10_000));
       // The `_seq` range spans at least ROWS / SPAN spans; the count back and the walk forward each pause per span.
       expect(turns).toBeGreaterThanOrEqual(2 * Math.floor(ROWS / SPAN));
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
+
+describe('History replay of a window nearly as big as the table, filter no index serves', () => {
+  it('sends the first page without counting the table back when the oldest rows show every match fits', async () => {
+    const file = path.join(tempDir(), 'prefix.db');
+    const store = await fill(file, 'msgs', []);
+    try {
+      const filter = parseFilter({ topic: ['t7'] }, COLS);
+      let turns = 0;
+      let turnsAtFirstPage = -1;
+      let running = true;
+      const tick = (): void => {
+        turns++;
+        if (running) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const rows: Row[] = [];
+      await store.replay(filter, ROWS - 1000, (page) => {
+        if (turnsAtFirstPage < 0) turnsAtFirstPage = turns;
+        rows.push(...page);
+      });
+      running = false;
+      expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, ROWS - 1000));
+      // Counting back would pause once per span (ROWS / SPAN of them) before the first page.
+      expect(turnsAtFirstPage).toBeLessThanOrEqual(1);
+      // The walk forward still pauses between spans.
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(ROWS / SPAN));
     } finally {
       await store.close();
     }

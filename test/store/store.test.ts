@@ -213,6 +213,43 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(await s.oldestSeq()).toBe(last - 9);
   });
 
+  it('replays a POST as it was posted after its row was edited and deleted, from a record that held only a reference', async () => {
+    if (!available) return;
+    const t = `${table}_ref`;
+    const s = await open(COLS, t);
+    const [p] = await s.write([post('r1', { body: 'first', topic: 'x', length: 5, score: 1.5, flag: true })]);
+    const seq = p!.ok ? p!.event.seq : 0;
+    // The POST's record refers to the row instead of holding it.
+    const stored = await admin(EVENTS_TABLE).where({ tbl: t, seq }).first();
+    expect(stored.data).toBe('');
+    const live = await s.eventsSince(seq - 1, 10);
+    expect(live[0]).toMatchObject({ seq, method: 'POST', before: null, after: { id: 'r1', body: 'first', length: 5, score: 1.5, flag: true, _seq: seq } });
+    expect(live[0]!.changed).toEqual([...COLS.keys()]);
+
+    await s.write([{ method: 'PUT', id: 'r1', values: { body: 'second' }, userId: null, editAny: false }]);
+    await s.write([{ method: 'DELETE', id: 'r1', values: {}, userId: null, editAny: false }]);
+    const events = await s.eventsSince(seq - 1, 10);
+    expect(events.map((e) => [e.seq, e.method])).toEqual([
+      [seq, 'POST'],
+      [seq + 1, 'PUT'],
+      [seq + 2, 'DELETE'],
+    ]);
+    expect(events[0]).toMatchObject({ before: null, after: { id: 'r1', body: 'first', length: 5, flag: true, _seq: seq } });
+    expect(events[1]).toMatchObject({ before: { body: 'first' }, after: { body: 'second', _seq: seq + 1 }, changed: ['body'] });
+    expect(events[2]).toMatchObject({ before: { body: 'second' }, after: null });
+
+    // A row changed behind msghub's back (its _seq moved): the POST keeps its place but carries no row.
+    await s.write([post('r2', { body: 'x' })]);
+    await admin(t).where({ id: 'r2' }).update({ _seq: 999_999 });
+    const [lost] = await s.eventsSince(seq + 2, 10);
+    expect(lost).toMatchObject({ seq: seq + 3, method: 'POST', id: 'r2', before: null, after: null, changed: [] });
+
+    // A record written before references (the row's JSON inline) still reads.
+    await admin(EVENTS_TABLE).insert({ tbl: t, seq: seq + 4, method: 'POST', id: 'old', data: JSON.stringify({ before: null, after: { id: 'old', body: 'b', _seq: seq + 4 } }), ts: new Date().toISOString() });
+    const [old] = await s.eventsSince(seq + 3, 10);
+    expect(old).toMatchObject({ seq: seq + 4, after: { id: 'old', body: 'b' }, changed: ['id', 'body'] });
+  });
+
   it('keeps a durable cursor per handler and user that only moves forward', async () => {
     if (!available) return;
     const s = await open();
