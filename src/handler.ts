@@ -365,7 +365,9 @@ export class MessageHandler {
               this.log('error', `url:${this.name}: publish failed`, err);
             }
             if (p.ref !== undefined && p.conn) {
-              p.conn.socket.send(Payload.of({ _ack: r.event.seq, _ref: p.ref, id: r.event.id, _seq: r.event.seq }));
+              // For the sender alone: no Payload to share. (Same keys and order as JSON.stringify of the object.)
+              const seq = r.event.seq;
+              p.conn.socket.sendText(`{"_ack":${seq},"_ref":${JSON.stringify(p.ref)},"id":${JSON.stringify(r.event.id)},"_seq":${seq}}`, 0);
             }
           } else if (p.conn) {
             if (r.error.code === 'MH_ERR_STORE_FAILED') this.log('error', `url:${this.name}: write failed`, r.error.cause ?? r.error);

@@ -32,9 +32,8 @@ export async function sendHistory(socket: Socket, store: Store, filter: Filter, 
       async (rows) => {
         if (!socket.isOpen) throw new SocketClosed();
         for (const row of rows) {
-          const json = rowJson(row);
-          const seq = Number(row._seq);
-          socket.send(json !== undefined ? new Payload(json, seq) : Payload.of(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row, seq));
+          // A history row goes to this socket alone: its JSON is handed over as text, framed with the rest.
+          socket.sendText(rowJson(row) ?? JSON.stringify(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row), Number(row._seq));
           if (socket.backlogged) await socket.drained();
         }
         await socket.drained();

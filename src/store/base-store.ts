@@ -16,8 +16,8 @@ import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteR
 
 /**
  * Rows in the first history page: big enough to amortise a query, small enough that it never blocks for long
- * and the first frame leaves quickly. Later pages grow while their query stays fast, up to 500 rows: reading, framing and writing them (the
- * kernel copies ~150 KB to the peer in the same turn) stays within a few ms here.
+ * and the first frame leaves quickly. Later pages grow while their query stays fast, up to 500 rows: reading,
+ * framing and writing them (the kernel copies ~150 KB to the peer in the same turn) stays within a few ms here.
  */
 export const PAGE_SIZE = 250;
 /** How pages are sized: the query times (ms) under which a page doubles or over which it halves, and bounds. */
@@ -27,7 +27,9 @@ export interface PagePacing {
   min: number;
   max: number;
 }
-export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 1, slowMs: 4, min: 50, max: 500 };
+// Doubling under 2 ms keeps a page under ~4 ms, where it halves. (An indexed 2% filter reads 250 rows in ~1.6 ms
+// here, each a row lookup: under a 1 ms rule its pages never grew, and 2000 rows took 8 turns instead of 5.)
+export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 2, slowMs: 4, min: 50, max: 500 };
 
 export function knexConfig(target: DbTarget): Knex.Config {
   if (target.client === 'sqlite') {

@@ -50,8 +50,13 @@ function rowJsonSql(columns: ReadonlyMap<string, ColumnDef>): string | null {
   return `CASE WHEN ${checks.join(' AND ')} THEN json_object(${pairs.join(', ')}, '${SEQ_COLUMN}', ifnull(${q(SEQ_COLUMN)}, 0)) END`;
 }
 
+/** Rows per multi-row INSERT for runs of POSTs in one transaction, largest first. */
+const POST_RUNS = [32, 8];
+
 /** Idle read-only connections kept for replays, per store. */
 const MAX_IDLE_READERS = 4;
+/** Bytes of the database file a replay reader maps (address space only; pages come from the OS cache). */
+const READER_MMAP_BYTES = 1 << 30;
 
 /** A request failed after it had started writing: the batch is redone with a savepoint per request. */
 class PartialWrite extends Error {}
@@ -117,6 +122,14 @@ export class SqliteStore extends BaseStore {
     const deleteRow = this.db.prepare(`DELETE FROM ${q(this.table)} WHERE id = ?`);
     const insertEvent = this.db.prepare(`INSERT INTO ${q(EVENTS_TABLE)} (tbl, seq, method, id, data, ts) VALUES (?, ?, ?, ?, ?, ?)`);
     const fillPost = this.db.prepare(`UPDATE ${q(EVENTS_TABLE)} SET data = ? WHERE tbl = ? AND seq = ? AND data = ?`);
+    // Runs of POSTs go in multi-row INSERTs: one statement per POST_RUNS rows instead of per row (a quarter of
+    // the database time per message, measured). Sizes kept under SQLite's limit of 32766 bound values.
+    const values = (width: number, rows: number): string => Array.from({ length: rows }, () => `(${Array(width).fill('?').join(', ')})`).join(', ');
+    const runs = POST_RUNS.filter((n) => n * cols.length <= 32766).map((n) => ({
+      n,
+      rows: this.db.prepare(`INSERT INTO ${q(this.table)} (${cols.map(q).join(', ')}) VALUES ${values(cols.length, n)}`),
+      events: this.db.prepare(`INSERT INTO ${q(EVENTS_TABLE)} (tbl, seq, method, id, data, ts) VALUES ${values(6, n)}`),
+    }));
 
     // Applies one request. `wrote` turns true just before its first statement that changes anything: a throw
     // before that (a PUT of a missing row, another user's row) leaves nothing to undo.
@@ -160,6 +173,36 @@ export class SqliteStore extends BaseStore {
       return event;
     };
 
+    // `n` POSTs from batch[i], none with rows of its own for other tables (alerts), in two statements.
+    const postRun = (batch: readonly WriteRequest[], i: number, run: (typeof runs)[number]): StoredEvent[] => {
+      const rowValues: unknown[] = [];
+      const eventValues: unknown[] = [];
+      const events: StoredEvent[] = [];
+      for (let k = 0; k < run.n; k++) {
+        const req = batch[i + k]!;
+        const seq = this.seq + 1 + k;
+        const after = rowForPost(req, this.columns, seq);
+        for (const c of cols) rowValues.push(sqliteValue(after[c]));
+        eventValues.push(this.table, seq, 'POST', req.id, POST_BY_REFERENCE, batchTime);
+        events.push({ seq, method: 'POST', id: req.id, before: null, after, changed: allColumns });
+      }
+      // Any failure (a duplicate id) fails the statement, with other rows in it: the batch is redone one
+      // request at a time.
+      wrote = true;
+      try {
+        run.rows.run(rowValues);
+        run.events.run(eventValues);
+      } catch {
+        throw new PartialWrite();
+      }
+      return events;
+    };
+    const plainPosts = (batch: readonly WriteRequest[], i: number, n: number): boolean => {
+      if (i + n > batch.length) return false;
+      for (let k = i; k < i + n; k++) if (batch[k]!.method !== 'POST' || batch[k]!.extra) return false;
+      return true;
+    };
+
     const applied = (event: StoredEvent): WriteResult => {
       this.seq = event.seq;
       if (event.method === 'POST') this.rows++;
@@ -173,7 +216,14 @@ export class SqliteStore extends BaseStore {
     this.txn = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
       batchTime = new Date().toISOString();
       const results: WriteResult[] = [];
-      for (const req of batch) {
+      for (let i = 0; i < batch.length; ) {
+        const run = runs.find((r) => plainPosts(batch, i, r.n));
+        if (run) {
+          for (const event of postRun(batch, i, run)) results.push(applied(event));
+          i += run.n;
+          continue;
+        }
+        const req = batch[i++]!;
         try {
           results.push(applied(apply(req, this.seq + 1)));
         } catch (err) {
@@ -252,7 +302,7 @@ export class SqliteStore extends BaseStore {
     }
     // Many pages: a read transaction on a read-only connection holds the snapshot across turns (WAL), while
     // the writer goes on. BEGIN and the first SELECT run in this same turn, right after reading this.seq.
-    const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
+    const reader = this.readers.pop() ?? this.openReader();
     reader.exec('BEGIN');
     try {
       const plan = this.historyPlan(filter, limit, hints);
@@ -350,6 +400,17 @@ export class SqliteStore extends BaseStore {
     await cp?.release(this.onCheckpointReport);
     if (this.db?.open) this.db.close();
     await this.builder.destroy();
+  }
+
+  /**
+   * A read-only connection for replays. It reads the database file through mmap: every commit of the writer
+   * empties a reader's own page cache, so without it each replay page would re-read its pages with a read()
+   * syscall each (measured: an indexed 2% replay of 2000 rows spent more time in those reads than in SQL).
+   */
+  private openReader(): Database.Database {
+    const reader = new Database(this.target.filename!, { readonly: true });
+    reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`);
+    return reader;
   }
 
   private all(db: Database.Database, qb: Knex.QueryBuilder): Row[] {

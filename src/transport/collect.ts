@@ -4,7 +4,7 @@
  * frames, so a replay stops there (the client continues from the last `_seq` it got), and it tells the
  * long-poll request when the first live frame arrives.
  */
-import type { Payload, Socket } from './socket.js';
+import { Payload, type Socket } from './socket.js';
 
 export class CollectSocket implements Socket {
   readonly frames: Payload[] = [];
@@ -25,6 +25,10 @@ export class CollectSocket implements Socket {
     if (!this.isOpen) return;
     this.frames.push(payload);
     this.onFrame?.();
+  }
+
+  sendText(text: string, seq: number): void {
+    this.send(new Payload(text, seq));
   }
 
   drained(): Promise<void> {

@@ -55,6 +55,11 @@ export interface Socket {
    * Never throws; a socket whose queue passes its byte limit is closed as a slow consumer.
    */
   send(payload: Payload): void;
+  /**
+   * Queues a frame only this socket receives (a history row), given as its JSON and its `_seq`: no Payload
+   * is needed, and a transport may encode it straight into its next write. Same ordering and limits as `send`.
+   */
+  sendText(text: string, seq: number): void;
   /** Closes with a WebSocket-style code and a short reason (capped to 123 bytes). */
   close(code: number, reason: string): void;
   /** False once closing or closed: sends are then dropped. */

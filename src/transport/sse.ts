@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { MhError } from '../errors.js';
-import type { Payload, Socket } from './socket.js';
+import { Payload, type Socket } from './socket.js';
 
 const encodeSse = (payload: Payload): Buffer =>
   Buffer.from(`${payload.seq > 0 ? `id: ${payload.seq}\n` : ''}data: ${payload.text}\n\n`, 'utf8');
@@ -48,6 +48,10 @@ export class SseSocket implements Socket {
 
   get backlogged(): boolean {
     return this.res.writableLength > this.options.maxBufferedBytes / 4;
+  }
+
+  sendText(text: string, seq: number): void {
+    this.send(new Payload(text, seq));
   }
 
   send(payload: Payload): void {

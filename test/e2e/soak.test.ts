@@ -6,13 +6,13 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compilePredicate, parseFilter } from '../../src/filter/index.js';
 import { matches } from '../../src/hub/hub.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
-import type { StoredEvent } from '../../src/store/store.js';
+import { parseDbUrl } from '../../src/store/db-url.js';
+import { createStore } from '../../src/store/sql-store.js';
 import { readSseBlocks } from '../support/http-clients.js';
 import { startCli, type Mounted } from '../support/mounts.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
@@ -201,11 +201,11 @@ url:
     }
 
     // The server's own record of what happened, and what each filter should have heard of.
-    const db = new Database(path.join(dir, 'soak.db'), { readonly: true });
-    const events = (db.prepare("SELECT seq, method, id, data FROM msghub_events WHERE tbl = 'soak' ORDER BY seq").all() as Record<string, unknown>[]).map(
-      (r): StoredEvent => ({ seq: Number(r.seq), method: r.method as StoredEvent['method'], id: String(r.id), ...(JSON.parse(String(r.data)) as Pick<StoredEvent, 'before' | 'after' | 'changed'>) }),
-    );
-    db.close();
+    // Read through a second store on the same file: POST records refer to their rows, which it joins.
+    const reader = createStore(parseDbUrl(`sqlite:///${path.join(dir, 'soak.db')}`, '/'), 'soak', COLUMNS);
+    await reader.init();
+    const events = await reader.eventsSince(0, 1_000_000);
+    await reader.close();
     expect(events.length).toBeGreaterThan(OPS * 0.9);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1)); // gapless across both restarts
     const expected = new Map<string, Got[]>();

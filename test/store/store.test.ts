@@ -64,9 +64,10 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
   afterAll(async () => {
     for (const s of stores) await s.close();
     if (!available) return;
-    for (const t of [table, `${table}_old`]) await admin.schema.dropTableIfExists(t);
-    await admin(EVENTS_TABLE).whereIn('tbl', [table, `${table}_old`]).delete().catch(() => undefined);
-    await admin(CURSORS_TABLE).whereIn('tbl', [table, `${table}_old`]).delete().catch(() => undefined);
+    const tables = [table, `${table}_old`, `${table}_ref`, `${table}_runs`];
+    for (const t of tables) await admin.schema.dropTableIfExists(t);
+    await admin(EVENTS_TABLE).whereIn('tbl', tables).delete().catch(() => undefined);
+    await admin(CURSORS_TABLE).whereIn('tbl', tables).delete().catch(() => undefined);
     await admin.destroy();
   });
 
@@ -83,6 +84,39 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
       ['a', 'one', 1, 1.5, true, 1],
       ['b', 'two', null, null, null, 2],
     ]);
+  });
+
+  it('stores a long run of POSTs row by row as sent, and isolates a duplicate id inside one', async () => {
+    if (!available) return;
+    const t = `${table}_runs`;
+    const s = await open(COLS, t);
+    // 45 = a run of 32, a run of 8 and 5 single rows where the engine writes runs of rows in one statement.
+    const values = (i: number): Record<string, unknown> => ({ body: `b${i}`, topic: i % 2 ? `t${i}` : null, length: i, score: i + 0.25, flag: i % 3 === 0 });
+    const first = await s.write(Array.from({ length: 45 }, (_, i) => post(`p${String(i).padStart(2, '0')}`, values(i), i % 2 ? 'u1' : null)));
+    expect(first.map((x) => x.ok && x.event.seq)).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+    const rows = await s.history(all, 100);
+    expect(rows).toEqual(
+      Array.from({ length: 45 }, (_, i) => ({
+        id: `p${String(i).padStart(2, '0')}`,
+        user: i % 2 ? 'u1' : null,
+        timestamp: null,
+        ...values(i),
+        _seq: i + 1,
+      })),
+    );
+    const events = await s.eventsSince(0, 100);
+    expect(events.map((e) => [e.seq, e.method, e.id, e.after?.body])).toEqual(rows.map((r) => [r._seq, 'POST', r.id, r.body]));
+
+    // The same again with one id already taken, inside what would be the first run: only it fails.
+    const second = await s.write(Array.from({ length: 45 }, (_, i) => post(i === 20 ? 'p07' : `q${String(i).padStart(2, '0')}`, values(i))));
+    expect(second.map((x) => (x.ok ? x.event.seq : x.error.code))).toEqual(
+      Array.from({ length: 45 }, (_, i) => (i < 20 ? 46 + i : i === 20 ? 'MH_ERR_MSG_REJECTED' : 45 + i)),
+    );
+    expect(s.lastSeq).toBe(89);
+    const after = await s.history(all, 200);
+    expect(after.map((r) => r.id)).toEqual([...rows.map((r) => r.id), ...Array.from({ length: 45 }, (_, i) => `q${String(i).padStart(2, '0')}`).filter((id) => id !== 'q20')]);
+    expect(after.find((r) => r.id === 'p07')).toMatchObject({ body: 'b7', _seq: 8 });
+    expect((await s.eventsSince(45, 100)).map((e) => e.seq)).toEqual(Array.from({ length: 44 }, (_, i) => 46 + i));
   });
 
   it('isolates a failing request: the others commit and no sequence number is used', async () => {
