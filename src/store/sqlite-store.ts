@@ -403,9 +403,9 @@ export class SqliteStore extends BaseStore {
   }
 
   /**
-   * A read-only connection for replays. It reads the database file through mmap: every commit of the writer
-   * empties a reader's own page cache, so without it each replay page would re-read its pages with a read()
-   * syscall each (measured: an indexed 2% replay of 2000 rows spent more time in those reads than in SQL).
+   * A read-only connection for replays. It reads the database file through mmap: in WAL mode a reader's own
+   * page cache is emptied whenever the writer has committed since its last read, and without the map every
+   * page a replay touches again would cost a read() syscall (an indexed filter's rows each sit on their own page).
    */
   private openReader(): Database.Database {
     const reader = new Database(this.target.filename!, { readonly: true });

@@ -56,8 +56,9 @@ export interface Socket {
    */
   send(payload: Payload): void;
   /**
-   * Queues a frame only this socket receives (a history row), given as its JSON and its `_seq`: no Payload
-   * is needed, and a transport may encode it straight into its next write. Same ordering and limits as `send`.
+   * Queues a frame only this socket receives (a history row, an acknowledgement), given as its JSON and its
+   * `_seq` (0 if not an event): no Payload is needed, and a transport may encode it straight into its next
+   * write. Same ordering and limits as `send`.
    */
   sendText(text: string, seq: number): void;
   /** Closes with a WebSocket-style code and a short reason (capped to 123 bytes). */

@@ -36,6 +36,14 @@ url:
       table: bounded
       columns: {body: TEXT}
       history_limit: 3
+  sizes:
+    pattern: /sizes
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///chat.db
+      table: sizes
+      columns: {body: TEXT}
+      max_message_bytes: 262144
   static:
     pattern: /static/(.*)
     handler: FileHandler
@@ -107,6 +115,20 @@ describe.each(MOUNTS)('MessageHandler over %s', (kind) => {
     w.send({ body: 'six' });
     const next = await r.count(4);
     expect(next[3]).toMatchObject({ _method: 'POST', body: 'six' });
+  });
+
+  it('replays rows of every frame size and script exactly as they went out live', async () => {
+    // Bodies whose frames need a 7-bit, a 16-bit and a 64-bit length, in ASCII and in multi-byte UTF-8: history
+    // rows are framed by byte length straight into one write, next to each other.
+    const bodies = ['a', 'é'.repeat(40), '🙂'.repeat(30), 'x'.repeat(200), 'ü'.repeat(40_000), 'y'.repeat(70_000), '字'.repeat(30_000), 'z'];
+    const w = await connect('/sizes');
+    for (const body of bodies) w.send({ body });
+    const live = await w.until((f) => f.filter((x) => x._method === 'POST').length === bodies.length, 'every POST');
+    const posts = live.filter((x) => x._method === 'POST');
+    const r = await connect('/sizes');
+    const history = await r.count(bodies.length);
+    expect(history.map((f) => f.body)).toEqual(bodies);
+    expect(history).toEqual(posts.map(({ _method, ...rest }) => rest));
   });
 
   it('updates exactly one row on PUT and broadcasts only the changed keys', async () => {
