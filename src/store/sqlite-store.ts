@@ -406,8 +406,9 @@ export class SqliteStore extends BaseStore {
    * A read-only connection for replays. It reads the database file through mmap: in WAL mode a reader's own
    * page cache is emptied whenever the writer has committed since its last read, and without the map every
    * page a replay touches again would cost a read() syscall (an indexed filter's rows each sit on their own page).
-   * Measured on the bench's table, a commit before each replay: the 2000 rows of an indexed 2% filter took
-   * 12 ms of queries without the map, 8 ms with it.
+   * Measured on the bench's table, a commit before each replay, medians of 30: the page queries for the 2000
+   * rows of an indexed 2% filter took 12 ms without the map and 8 ms with it (15.5 and 13 ms in a later, slower
+   * run of the same test).
    */
   private openReader(): Database.Database {
     const reader = new Database(this.target.filename!, { readonly: true });
