@@ -55,8 +55,6 @@ const POST_RUNS = [32, 8];
 
 /** Idle read-only connections kept for replays, per store. */
 const MAX_IDLE_READERS = 4;
-/** Bytes of the database file a replay reader maps (address space only; pages come from the OS cache). */
-const READER_MMAP_BYTES = 1 << 30;
 
 /** A request failed after it had started writing: the batch is redone with a savepoint per request. */
 class PartialWrite extends Error {}
@@ -302,7 +300,9 @@ export class SqliteStore extends BaseStore {
     }
     // Many pages: a read transaction on a read-only connection holds the snapshot across turns (WAL), while
     // the writer goes on. BEGIN and the first SELECT run in this same turn, right after reading this.seq.
-    const reader = this.readers.pop() ?? this.openReader();
+    // (No mmap for readers: it cut page-query time in process, but in the bench's server, whose checkpoints grow
+    // the file, each replay's first query took 1.5–2 ms longer with a 1 GiB map, and later pages gained no more.)
+    const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
     try {
       const plan = this.historyPlan(filter, limit, hints);
@@ -400,20 +400,6 @@ export class SqliteStore extends BaseStore {
     await cp?.release(this.onCheckpointReport);
     if (this.db?.open) this.db.close();
     await this.builder.destroy();
-  }
-
-  /**
-   * A read-only connection for replays. It reads the database file through mmap: in WAL mode a reader's own
-   * page cache is emptied whenever the writer has committed since its last read, and without the map every
-   * page a replay touches again would cost a read() syscall (an indexed filter's rows each sit on their own page).
-   * Measured on the bench's table, a commit before each replay, medians of 30: the page queries for the 2000
-   * rows of an indexed 2% filter took 12 ms without the map and 8 ms with it (15.5 and 13 ms in a later, slower
-   * run of the same test).
-   */
-  private openReader(): Database.Database {
-    const reader = new Database(this.target.filename!, { readonly: true });
-    reader.pragma(`mmap_size = ${READER_MMAP_BYTES}`);
-    return reader;
   }
 
   private all(db: Database.Database, qb: Knex.QueryBuilder): Row[] {
