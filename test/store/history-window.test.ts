@@ -62,6 +62,23 @@ async function fill(file: string, table: string, indexes: string[][]): Promise<S
   return store;
 }
 
+/** Counts event-loop turns (one `setImmediate` hop each) from now until `stop()`. */
+function turnCounter(): { count: number; stop(): void } {
+  let running = true;
+  const counter = {
+    count: 0,
+    stop: (): void => {
+      running = false;
+    },
+  };
+  const tick = (): void => {
+    counter.count++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return counter;
+}
+
 /** What the window holds, read plainly: every row, in (_seq, id) order, filtered in JS, then sliced. */
 function expected(file: string, table: string, filter: Filter, limit: number): string[] {
   const db = new Database(file, { readonly: true });
@@ -143,20 +160,14 @@ describe('History replay of a filter no index serves', () => {
     try {
       const filter = parseFilter({ topic: ['rare'] }, COLS);
       // Count event-loop turns while the replay runs: without spans it is one synchronous whole-table scan.
-      let turns = 0;
-      let running = true;
-      const tick = (): void => {
-        turns++;
-        if (running) setImmediate(tick);
-      };
-      setImmediate(tick);
+      const turns = turnCounter();
       const rows: Row[] = [];
       // A window smaller than the table: the plan must count back to find where it starts.
       await store.replay(filter, 10_000, (page) => void rows.push(...page));
-      running = false;
+      turns.stop();
       expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, 10_000));
       // The `_seq` range spans at least ROWS / SPAN spans; the count back and the walk forward each pause per span.
-      expect(turns).toBeGreaterThanOrEqual(2 * Math.floor(ROWS / SPAN));
+      expect(turns.count).toBeGreaterThanOrEqual(2 * Math.floor(ROWS / SPAN));
     } finally {
       await store.close();
     }
@@ -169,25 +180,19 @@ describe('History replay of a window nearly as big as the table, filter no index
     const store = await fill(file, 'msgs', []);
     try {
       const filter = parseFilter({ topic: ['t7'] }, COLS);
-      let turns = 0;
+      const turns = turnCounter();
       let turnsAtFirstPage = -1;
-      let running = true;
-      const tick = (): void => {
-        turns++;
-        if (running) setImmediate(tick);
-      };
-      setImmediate(tick);
       const rows: Row[] = [];
       await store.replay(filter, ROWS - 1000, (page) => {
-        if (turnsAtFirstPage < 0) turnsAtFirstPage = turns;
+        if (turnsAtFirstPage < 0) turnsAtFirstPage = turns.count;
         rows.push(...page);
       });
-      running = false;
+      turns.stop();
       expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, ROWS - 1000));
       // Counting back would pause once per span (ROWS / SPAN of them) before the first page.
       expect(turnsAtFirstPage).toBeLessThanOrEqual(1);
       // The walk forward still pauses between spans.
-      expect(turns).toBeGreaterThanOrEqual(Math.floor(ROWS / SPAN));
+      expect(turns.count).toBeGreaterThanOrEqual(Math.floor(ROWS / SPAN));
     } finally {
       await store.close();
     }
