@@ -53,6 +53,7 @@ export async function windowEnd(server, lg, start) {
     /** Deliveries per socket write request: 1 = one write per delivery, more = coalesced. */
     deliveriesPerWrite: probe.writes ? deliveries / probe.writes : null,
     elMaxMs: probe.elMaxMs,
+    elCpuMaxMs: probe.elCpuMaxMs,
     elP99Ms: probe.elP99Ms,
     txnPerMsg: sql.BEGIN !== undefined && msgs ? sql.BEGIN / msgs : null,
     sqlPerMsg: msgs && Object.keys(sql).length ? Object.fromEntries(Object.entries(sql).map(([k, v]) => [k, v / msgs])) : null,

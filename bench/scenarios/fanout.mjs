@@ -114,6 +114,7 @@ export async function runLatency(ctx) {
         max: p('max'),
         serverCpu: median(rs.map((r) => r.serverCpu?.total)),
         elMaxMs: median(rs.map((r) => r.elMaxMs)),
+        elCpuMaxMs: median(rs.map((r) => r.elCpuMaxMs)),
         sustained: rs.every((r) => r.sustained),
         // ratio of p99 to the best bare-ws server's p99 in the same repetition
         p99VsBest: ratioMedian(runs, rs, 'ws-best', (r) => r.lat.p99, (a, b) => a.rep === b.rep && a.rate === b.rate),
@@ -152,6 +153,7 @@ function summarise(runs, ns, metric) {
         perCpuSec: median(rs.map((r) => (r.serverCpu?.total ? r[metric] / (r.serverCpu.total / 100) : null))),
         deliveriesPerWrite: median(rs.map((r) => r.deliveriesPerWrite)),
         elMaxMs: median(rs.map((r) => r.elMaxMs)),
+        elCpuMaxMs: median(rs.map((r) => r.elCpuMaxMs)),
         txnPerMsg: median(rs.map((r) => r.txnPerMsg)),
         sqlPerMsg: rs[0].sqlPerMsg,
         prepares: Math.max(...rs.map((r) => r.prepares ?? 0)),

@@ -66,6 +66,7 @@ export async function runReplay(ctx) {
       liveMaxRange: minMax(rs.map((r) => r.liveMaxMs)),
       liveP99Ms: median(rs.map((r) => r.liveP99Ms)),
       elMaxMs: median(rs.map((r) => r.elMaxMs)),
+      elCpuMaxMs: median(rs.map((r) => r.elCpuMaxMs)),
     };
   });
   return { setup, baseline, runs, rows: rowsOut, sql: [...new Set(cases.map((c) => c.query.sql))] };
@@ -95,7 +96,8 @@ async function measure(ctx, { dir, config, cases, reps, liveSubs, liveRate, base
       await sleep(baselineMs);
       const bstats = await server.call('stats');
       await lg.cmd('record off');
-      baseline = { live: await lg.cmd('lat'), elMaxMs: bstats.elMaxMs };
+      baseline = { live: await lg.cmd('lat'), elMaxMs: bstats.elMaxMs, elCpuMaxMs: bstats.elCpuMaxMs, gcMaxMs: bstats.gcMaxMs };
+      ctx.progress(`replay baseline: loop max ${bstats.elMaxMs.toFixed(1)} ms (${bstats.elCpuMaxMs.toFixed(1)} on CPU; longest GC ${bstats.gcMaxMs.toFixed(1)} ms, ${bstats.gcMaxKind})`);
     }
     // One unmeasured replay of each kind first: the server's read-only replay connections and SQLite page
     // cache are then warm, as they are on a server that has been up for a while.
@@ -127,9 +129,10 @@ async function measure(ctx, { dir, config, cases, reps, liveSubs, liveRate, base
           liveP99Ms: live.p99,
           liveN: live.n,
           elMaxMs: st.elMaxMs,
+          elCpuMaxMs: st.elCpuMaxMs,
         });
         ctx.progress(
-          `replay ${c.name}: ${res.rows} rows in ${res.frames} frames, first frame ${res.first_ms.toFixed(1)} ms, done ${res.done_ms.toFixed(0)} ms (${rowsPerS ? (rowsPerS / 1000).toFixed(0) : '–'}k rows/s); live max ${live.max} ms, server loop max ${st.elMaxMs.toFixed(1)} ms`,
+          `replay ${c.name}: ${res.rows} rows in ${res.frames} frames, first frame ${res.first_ms.toFixed(1)} ms, done ${res.done_ms.toFixed(0)} ms (${rowsPerS ? (rowsPerS / 1000).toFixed(0) : '–'}k rows/s); live max ${live.max} ms, server loop max ${st.elMaxMs.toFixed(1)} ms (${st.elCpuMaxMs.toFixed(1)} ms on CPU; longest GC ${st.gcMaxMs.toFixed(1)} ms, ${st.gcMaxKind})`,
         );
         await sleep(300);
       }
