@@ -6,6 +6,7 @@
 //   npm run bench -- --quick           one short run per scenario (under 3 minutes)
 //   node bench/run.mjs --quick --smoke tiny sizes (about 20 s): exits non-zero if anything crashed (CI)
 //   options: --only fanout,latency,ingest,replay,conn,slow,micro   --reps N   --write-doc   --no-pin
+//   node bench/render.mjs <results.json> [--write-doc]   re-renders a saved run's tables (and targets)
 //
 // The server under test runs on CPU 0 (taskset), the C load generator (bench/loadgen.c, compiled now with gcc
 // into a temporary directory) and this driver on CPU 1. All traffic is on 127.0.0.0/8. Every child process is
@@ -16,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildLoadgen } from './lib/loadgen.mjs';
 import { killAll, setPinning } from './lib/proc.mjs';
-import { renderMarkdown, targets } from './lib/report.mjs';
+import { renderMarkdown, targets, writeDoc } from './lib/report.mjs';
 import { ROOT } from './lib/servers.mjs';
 import { runWorker } from './lib/common.mjs';
 import { runConnections } from './scenarios/connections.mjs';
@@ -212,18 +213,7 @@ fs.writeFileSync(file, JSON.stringify(results, null, 1));
 fs.writeFileSync(path.join(outDir, `latest-${mode}.json`), JSON.stringify(results, null, 1));
 console.error(`bench: results in ${path.relative(process.cwd(), file)}; ${results.elapsedS.toFixed(0)} s in all`);
 
-if (has('--write-doc')) {
-  const doc = path.join(ROOT, 'docs', 'performance.md');
-  const text = fs.readFileSync(doc, 'utf8');
-  const begin = '<!-- bench:results:begin -->';
-  const end = '<!-- bench:results:end -->';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) {
-    fs.writeFileSync(doc, text.slice(0, a + begin.length) + '\n' + md + '\n' + text.slice(b));
-    console.error('bench: docs/performance.md updated');
-  } else console.error('bench: docs/performance.md has no results markers; not updated');
-}
+if (has('--write-doc')) writeDoc(md);
 
 fs.rmSync(tmpRoot, { recursive: true, force: true });
 if (errors.length) code = 1;

@@ -1,6 +1,8 @@
 // Turns a results object into the markdown tables printed at the end of a run and kept in docs/performance.md,
 // and checks the issue's targets against the ratios measured in the same run.
-import { LABEL } from './servers.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LABEL, ROOT } from './servers.mjs';
 
 const f = (x, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const ms = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
@@ -218,4 +220,18 @@ export function renderMarkdown(res) {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Replaces the results section of docs/performance.md (between its markers) with `md`. */
+export function writeDoc(md) {
+  const doc = path.join(ROOT, 'docs', 'performance.md');
+  const text = fs.readFileSync(doc, 'utf8');
+  const begin = '<!-- bench:results:begin -->';
+  const end = '<!-- bench:results:end -->';
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) {
+    fs.writeFileSync(doc, text.slice(0, a + begin.length) + '\n' + md + '\n' + text.slice(b));
+    console.error('bench: docs/performance.md updated');
+  } else console.error('bench: docs/performance.md has no results markers; not updated');
 }

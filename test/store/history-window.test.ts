@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePredicate, parseFilter, type Filter } from '../../src/filter/index.js';
 import { rowJson } from '../../src/store/apply.js';
-import { PAGE_PACING, SPAN, type PagePacing } from '../../src/store/base-store.js';
+import { FIRST_SPAN, PAGE_PACING, SPAN, type PagePacing } from '../../src/store/base-store.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import { parseDbUrl } from '../../src/store/db-url.js';
 import { createStore } from '../../src/store/sql-store.js';
@@ -182,15 +182,25 @@ describe('History replay of a window nearly as big as the table, filter no index
       const filter = parseFilter({ topic: ['t7'] }, COLS);
       const turns = turnCounter();
       let turnsAtFirstPage = -1;
+      let firstPage: Row[] = [];
       const rows: Row[] = [];
       await store.replay(filter, ROWS - 1000, (page) => {
-        if (turnsAtFirstPage < 0) turnsAtFirstPage = turns.count;
+        if (turnsAtFirstPage < 0) {
+          turnsAtFirstPage = turns.count;
+          firstPage = page;
+        }
         rows.push(...page);
       });
       turns.stop();
       expect(rows.map((r) => String(r.id))).toEqual(expected(file, 'msgs', filter, ROWS - 1000));
       // Counting back would pause once per span (ROWS / SPAN of them) before the first page.
       expect(turnsAtFirstPage).toBeLessThanOrEqual(1);
+      // The first page, which the first frame waits for, reads a quarter span of the table, not a whole one.
+      const seqs = rows.map((r) => Number(r._seq)).filter((q) => q > 0);
+      const firstSeqs = firstPage.map((r) => Number(r._seq));
+      expect(firstSeqs.length).toBeGreaterThan(0);
+      expect(Math.max(...firstSeqs) - Math.min(...seqs)).toBeLessThan(FIRST_SPAN);
+      expect(rows.length).toBeGreaterThan(firstPage.length);
       // The walk forward still pauses between spans.
       expect(turns.count).toBeGreaterThanOrEqual(Math.floor(ROWS / SPAN));
     } finally {
