@@ -16,6 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 
 const kind = process.argv[2];
+// The bench stops servers with SIGTERM: exit normally, so `--cpu-prof` (BENCH_NODE_ARGS) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
 const port = Number(process.argv[3] ?? 0);
 let seq = 0;
 
