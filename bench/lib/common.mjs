@@ -1,6 +1,6 @@
 // Shared by the scenarios: connecting the load generator's clients to a server kind, and sampling CPU and the
 // server's probe around a measurement window.
-import { cpuPct, cpuTimes } from './proc.mjs';
+import { cpuPct, cpuTimes, sleep } from './proc.mjs';
 import { pathsFor } from './servers.mjs';
 
 /**
@@ -25,6 +25,22 @@ export async function connect(lg, kind, { subs, pubs = 1, conc = 200 }) {
     firstPub = r.first;
   }
   return { firstSub, firstPub };
+}
+
+/**
+ * Closed-loop throughput on a fresh server: `subs` subscribers and `pubs` publishers, `window` messages in flight,
+ * a warm-up, then one measured window; ends by draining, which checks every message reached every subscriber.
+ */
+export async function closedLoop(server, lg, kind, { subs, pubs, window, warmMs, secsMs }) {
+  await connect(lg, kind, { subs, pubs });
+  await sleep(200);
+  await lg.cmd(`closed ${window}`);
+  await sleep(warmMs);
+  const start = await windowStart(server, lg);
+  await sleep(secsMs);
+  const m = await windowEnd(server, lg, start);
+  const drain = await lg.cmd('stop', 20000);
+  return { ...m, sentTotal: drain.sent, undelivered: drain.undelivered };
 }
 
 /** Starts a measurement window: server counters reset, CPU of both processes sampled. */

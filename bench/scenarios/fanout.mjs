@@ -1,6 +1,6 @@
 // Scenarios 1 and 2: fan-out throughput (closed loop) and publish→receipt latency (open loop), msghub against
 // the three comparison servers, each started fresh, interleaved within every repetition.
-import { connect, windowEnd, windowStart } from '../lib/common.mjs';
+import { closedLoop, connect, windowEnd, windowStart } from '../lib/common.mjs';
 import { startLoadgen } from '../lib/loadgen.mjs';
 import { median, minMax, sleep } from '../lib/proc.mjs';
 import { KINDS, protoFor, startServer } from '../lib/servers.mjs';
@@ -26,17 +26,7 @@ export async function runFanout(ctx) {
       const window = n <= 100 ? 32 : n <= 1000 ? 16 : 8;
       for (const kind of KINDS) {
         try {
-          const r = await withServer(ctx, kind, async (server, lg) => {
-            await connect(lg, kind, { subs: n, pubs: 1 });
-            await sleep(200);
-            await lg.cmd(`closed ${window}`);
-            await sleep(warmMs);
-            const start = await windowStart(server, lg);
-            await sleep(secsMs);
-            const m = await windowEnd(server, lg, start);
-            const drain = await lg.cmd('stop', 20000);
-            return { ...m, undelivered: drain.undelivered };
-          });
+          const r = await withServer(ctx, kind, (server, lg) => closedLoop(server, lg, kind, { subs: n, pubs: 1, window, warmMs, secsMs }));
           runs.push({ rep, n, kind, window, ...r });
           ctx.progress(`fanout N=${n} ${kind}: ${fmtRate(r.deliveriesPerS)} deliveries/s, server CPU ${r.serverCpu?.total.toFixed(0)}%, loadgen ${r.loadgenCpu?.total.toFixed(0)}%`);
         } catch (err) {

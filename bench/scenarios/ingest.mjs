@@ -8,9 +8,9 @@
 // insert says whether "0.5× a raw insert" is reachable by any Node WebSocket server here.
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { connect, runWorker, windowEnd, windowStart } from '../lib/common.mjs';
+import { closedLoop, runWorker } from '../lib/common.mjs';
 import { startLoadgen } from '../lib/loadgen.mjs';
-import { median, minMax, sleep } from '../lib/proc.mjs';
+import { median, minMax } from '../lib/proc.mjs';
 import { KINDS, ROOT, protoFor, startServer } from '../lib/servers.mjs';
 
 /** One closed-loop window on a fresh server of `kind`; `dir` keeps msghub's database for the raw comparison. */
@@ -20,15 +20,8 @@ async function ingestOnce(ctx, kind, dir) {
   let lg;
   try {
     lg = await startLoadgen(ctx.loadgen, { port: server.port, proto: protoFor(kind) });
-    await connect(lg, kind, { subs, pubs });
-    await sleep(200);
-    await lg.cmd(`closed ${window}`);
-    await sleep(warmMs);
-    const start = await windowStart(server, lg);
-    await sleep(secsMs);
-    const m = await windowEnd(server, lg, start);
-    const drain = await lg.cmd('stop', 20000);
-    return { ...m, msgsPerS: m.deliveriesPerS / subs, sentPerS: m.msgsPerS, sentTotal: drain.sent, undelivered: drain.undelivered };
+    const m = await closedLoop(server, lg, kind, { subs, pubs, window, warmMs, secsMs });
+    return { ...m, msgsPerS: m.deliveriesPerS / subs, sentPerS: m.msgsPerS };
   } finally {
     await lg?.stop();
     await server.stop();
