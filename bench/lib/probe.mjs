@@ -1,8 +1,9 @@
 // Preloaded (`node --import bench/lib/probe.mjs …`) into every Node server the bench starts, msghub's real CLI
-// included. It answers the bench over the IPC channel and changes nothing in the server's behaviour:
+// included. It answers the bench over the IPC channel and changes nothing in the server's behaviour (it only adds
+// a 1 ms timer of its own, below):
 //
 //   stats  RSS and heap, the event-loop delay histogram (longest synchronous stretch, in wall-clock time and in
-//          this process's CPU time: see below), how many socket write
+//          the main thread's CPU time: see below), the longest GC pause, how many socket write
 //          requests were made (each is one write()/writev() syscall when nothing is queued), WebSocket close
 //          codes used, and, with BENCH_PROBE_SQL=1, SQLite statement executions by kind (BEGIN, SAVEPOINT,
 //          INSERT, …) and prepare() calls.

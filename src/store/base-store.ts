@@ -78,7 +78,7 @@ export interface PlanHints {
 /** The column alias of a row's rendered JSON in page queries. */
 const JSON_ALIAS = '__msghub_json';
 
-/** `_seq` values per bounded scan step: ~1–3 ms of SQLite work when every row must be read to test the filter. */
+/** `_seq` values per bounded scan step: ~1–3 ms of SQLite work in process (~4 ms in the bench's busy server) when every row must be read to test the filter. */
 export const SPAN = 8192;
 /**
  * The first page of a span-bounded walk reads a quarter span: the first frame waits for it (measured in the
