@@ -300,9 +300,10 @@ export class SqliteStore extends BaseStore {
     }
     // Many pages: a read transaction on a read-only connection holds the snapshot across turns (WAL), while
     // the writer goes on. BEGIN and the first SELECT run in this same turn, right after reading this.seq.
-    // (No mmap for readers: it cut page-query time in process, but in the bench's server, whose checkpoints grow
-    // the file, each replay's first query took 1.5–2 ms longer with a 1 GiB map, which the first frame pays, and
-    // end-to-end rows/s gained only within the noise.)
+    // (No mmap for readers: at the start of every read transaction that follows a commit, SQLite empties the
+    // reader's page cache and, with mmap, unmaps the whole file (pager.c, pagerBeginReadTransaction), so under
+    // live writes the map never stays warm. Measured in the bench's server: each replay's first query took
+    // 1.5–2 ms longer with a 1 GiB map, which the first frame pays, and rows/s gained only within the noise.)
     const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
     try {
