@@ -70,6 +70,8 @@ export async function windowEnd(server, lg, start) {
     deliveriesPerWrite: probe.writes ? deliveries / probe.writes : null,
     elMaxMs: probe.elMaxMs,
     elCpuMaxMs: probe.elCpuMaxMs,
+    gcMaxMs: probe.gcMaxMs,
+    gcMaxKind: probe.gcMaxKind,
     elP99Ms: probe.elP99Ms,
     txnPerMsg: sql.BEGIN !== undefined && msgs ? sql.BEGIN / msgs : null,
     sqlPerMsg: msgs && Object.keys(sql).length ? Object.fromEntries(Object.entries(sql).map(([k, v]) => [k, v / msgs])) : null,

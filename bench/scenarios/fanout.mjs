@@ -28,7 +28,9 @@ export async function runFanout(ctx) {
         try {
           const r = await withServer(ctx, kind, (server, lg) => closedLoop(server, lg, kind, { subs: n, pubs: 1, window, warmMs, secsMs }));
           runs.push({ rep, n, kind, window, ...r });
-          ctx.progress(`fanout N=${n} ${kind}: ${fmtRate(r.deliveriesPerS)} deliveries/s, server CPU ${r.serverCpu?.total.toFixed(0)}%, loadgen ${r.loadgenCpu?.total.toFixed(0)}%`);
+          ctx.progress(
+            `fanout N=${n} ${kind}: ${fmtRate(r.deliveriesPerS)} deliveries/s, server CPU ${r.serverCpu?.total.toFixed(0)}%, loadgen ${r.loadgenCpu?.total.toFixed(0)}%; loop max ${r.elMaxMs?.toFixed(1)} ms (${r.elCpuMaxMs?.toFixed(1)} on CPU), longest GC ${r.gcMaxMs?.toFixed(1)} ms ${r.gcMaxKind ?? ''}`,
+          );
         } catch (err) {
           ctx.fail(`fanout N=${n} ${kind}`, err);
         }
