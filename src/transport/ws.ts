@@ -77,14 +77,35 @@ function flushAll(): void {
   flushDirty();
 }
 
+/**
+ * Sockets written per turn at most. A saturated broadcast writes to every subscriber each turn, one write() of
+ * ~15 µs each here: at 5000 subscribers, flushing them all in one turn held the event loop 100–145 ms. The rest
+ * are written on the next turn, in order, with whatever they have queued by then (measured, fan-out and latency
+ * scenarios, 5 reps each way: loop max at N=5000 100–145 → 18–30 ms, throughput equal at N=1000 and higher at
+ * N=5000, latency p99 the same within the noise).
+ */
+export const FLUSH_CHUNK = 256;
+
 function flushDirty(): void {
   const shared: SharedConcat = { frames: [], bytes: 0, buf: null };
   // dirtyCount is re-read: a socket that gets a frame while we flush (e.g. from a close handler) is flushed too.
-  for (let i = 0; i < dirtyCount; i++) {
+  let i = 0;
+  for (; i < dirtyCount && i < FLUSH_CHUNK; i++) {
     const s = dirty[i]!;
     dirty[i] = undefined;
     s.queued = false;
     s.flushShared(shared);
+  }
+  if (i < dirtyCount) {
+    // The rest keep their order and go out on the next turn.
+    dirty.copyWithin(0, i, dirtyCount);
+    dirty.fill(undefined, dirtyCount - i, dirtyCount);
+    dirtyCount -= i;
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushAll);
+    }
+    return;
   }
   dirtyCount = 0;
 }
