@@ -22,6 +22,7 @@ export const LABEL = {
   'ws-idiomatic': 'bare ws, idiomatic (stringify once, ws.send each)',
   sio: 'Socket.IO io.emit',
   net: 'Node net floor (canned 101)',
+  'net-best': 'bare Node net, own framing (no ws, no HTTP parser)',
 };
 
 /** The bench's MessageHandler: the baseline message's fields as columns, everything else at its default. */

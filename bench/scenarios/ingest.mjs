@@ -5,13 +5,17 @@
 //
 // The comparison servers bound what persistence costs: the best bare ws server's ingest is what a Node WebSocket
 // server on this core reaches with no database at all, so msghub ÷ it is msghub's own overhead, and it ÷ the raw
-// insert says whether "0.5× a raw insert" is reachable by any Node WebSocket server here.
+// insert says whether "0.5× a raw insert" is reachable by any Node WebSocket server here. The net-best server
+// goes further down: no `ws` and no HTTP parser at all, only what this load needs (see baselines.mjs), so it
+// ÷ the raw insert bounds what any Node server could reach here even before it writes a row.
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { closedLoop, runWorker } from '../lib/common.mjs';
 import { startLoadgen } from '../lib/loadgen.mjs';
 import { median, minMax } from '../lib/proc.mjs';
 import { KINDS, ROOT, protoFor, startServer } from '../lib/servers.mjs';
+
+const INGEST_KINDS = [...KINDS, 'net-best'];
 
 /** One closed-loop window on a fresh server of `kind`; `dir` keeps msghub's database for the raw comparison. */
 async function ingestOnce(ctx, kind, dir) {
@@ -32,7 +36,7 @@ export async function runIngest(ctx) {
   const { reps, subs } = ctx.cfg.ingest;
   const runs = [];
   for (let rep = 0; rep < reps; rep++) {
-    for (const kind of KINDS) {
+    for (const kind of INGEST_KINDS) {
       const dir = ctx.tmp(`ingest-${kind}`);
       try {
         const m = await ingestOnce(ctx, kind, dir);
@@ -62,7 +66,7 @@ export async function runIngest(ctx) {
   const sameRep = (r, kind) => runs.find((o) => o.kind === kind && o.rep === r.rep);
   const vsKind = (rs, kind) => median(rs.map((r) => (sameRep(r, kind)?.msgsPerS ? r.msgsPerS / sameRep(r, kind).msgsPerS : null)).filter((v) => v !== null));
   const vsRawOf = (r, k) => (r.raw?.[k]?.rowsPerS ? r.msgsPerS / r.raw[k].rowsPerS : null);
-  const kinds = KINDS.map((kind) => {
+  const kinds = INGEST_KINDS.map((kind) => {
     const rs = runs.filter((r) => r.kind === kind);
     if (!rs.length) return null;
     return {
@@ -102,6 +106,7 @@ export async function runIngest(ctx) {
           vsBest: vsKind(mine, 'ws-best'),
           vsIdiomatic: vsKind(mine, 'ws-idiomatic'),
           vsSio: vsKind(mine, 'sio'),
+          vsNetBest: vsKind(mine, 'net-best'),
           allStored: mine.every((r) => r.stored === r.sentTotal && r.undelivered === 0),
           stored: mine.map((r) => `${r.stored}/${r.sentTotal}`),
           elMaxMs: median(mine.map((r) => r.elMaxMs)),

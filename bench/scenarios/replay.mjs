@@ -40,7 +40,7 @@ export async function runReplay(ctx) {
       await server.stop();
     }
     for (const c of mine) c.query = await runWorker(DB_WORKER, ['query', dbFile, '5', c.channel, String(rows)], { timeoutMs: 300000 });
-    ctx.progress(`replay: table of ${setup.rows} rows; query-only ${mine.map((c) => `${c.name} ${c.query.ms.toFixed(1)} ms (${(c.query.rowsPerS / 1000).toFixed(0)}k rows/s)`).join(', ')}`);
+    ctx.progress(`replay: table of ${setup.rows} rows; query-only ${mine.map((c) => `${c.name} ${c.query.ms.toFixed(1)} ms (${(c.query.rowsPerS / 1000).toFixed(0)}k rows/s; after a commit ${c.query.afterCommit.ms.toFixed(1)} ms)`).join(', ')}`);
     const phase = await measure(ctx, { dir, config, cases: mine, reps, liveSubs, liveRate, baselineMs, wantBaseline: !baseline });
     baseline ??= phase.baseline;
     runs.push(...phase.runs);
@@ -60,6 +60,8 @@ export async function runReplay(ctx) {
       rowsPerS: median(rs.map((r) => r.rowsPerS)),
       queryMs: c.query.ms,
       queryRowsPerS: c.query.rowsPerS,
+      queryColdRowsPerS: c.query.afterCommit?.rowsPerS ?? null,
+      vsQueryCold: median(rs.map((r) => r.vsQueryCold)),
       queryPlan: c.query.plan,
       vsQuery: median(rs.map((r) => r.vsQuery)),
       liveMaxMs: median(rs.map((r) => r.liveMaxMs)),
@@ -124,6 +126,7 @@ async function measure(ctx, { dir, config, cases, reps, liveSubs, liveRate, base
           doneMs: res.done_ms,
           rowsPerS,
           vsQuery: rowsPerS ? rowsPerS / c.query.rowsPerS : null,
+          vsQueryCold: rowsPerS && c.query.afterCommit ? rowsPerS / c.query.afterCommit.rowsPerS : null,
           gaps: res.gaps,
           liveMaxMs: live.max,
           liveP99Ms: live.p99,
