@@ -303,7 +303,10 @@ export class SqliteStore extends BaseStore {
     // (No mmap for readers: at the start of every read transaction that follows a commit, SQLite empties the
     // reader's page cache and, with mmap, unmaps the whole file (pager.c, pagerBeginReadTransaction), so under
     // live writes the map never stays warm. Measured in the bench's server: each replay's first query took
-    // 1.5–2 ms longer with a 1 GiB map, which the first frame pays, and rows/s gained only within the noise.)
+    // 1.5–2 ms longer with a 1 GiB map, which the first frame pays, and rows/s gained only within the noise.
+    // Also measured and dropped: reading the first ~3 ms of a replay on the writer connection, whose cache its own
+    // commits keep, before moving to a reader. The first frame waited for that stretch (4–5 → 8–10 ms), and
+    // rows/s did not gain reliably: a reader that starts after a commit was measured no slower than a warm one.)
     const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
     try {
