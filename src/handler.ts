@@ -20,6 +20,7 @@ import type { Logger } from './log.js';
 import type { ExprHandler } from './pipeline/defaults.js';
 import { andThen, isThenable, type MaybePromise } from './pipeline/maybe-async.js';
 import { HANDLER_DEFAULTS } from './config/defaults.js';
+import { deepFreeze } from './config/freeze.js';
 import { parseFrame, toMessage, type Message } from './pipeline/parse.js';
 import { createPipeline, type Prepared } from './pipeline/run.js';
 import type { Store, WriteResult } from './store/store.js';
@@ -31,6 +32,9 @@ export const RESERVED_ARGS: ReadonlySet<string> = new Set(['_since', '_wait', 'a
 
 /** How often the event record is pruned to its retention bounds (1 minute). */
 const PRUNE_INTERVAL_MS = 60_000;
+
+/** Distinct subscription filters kept parsed per handler (the cache is emptied when it is full). */
+const FILTER_CACHE = 1000;
 /** The most writes committed in one transaction; a turn with more is split. */
 const MAX_BATCH = 1000;
 
@@ -80,6 +84,11 @@ export class MessageHandler {
   private readonly pruner: NodeJS.Timeout;
   /** Rate limits, connection caps and token expiry for this handler's clients. */
   readonly policy: AccessPolicy;
+  /**
+   * Parsed subscription filters by their query args: connections that ask for the same thing (every viewer of
+   * one page's comment widget) share one frozen Filter instead of ~500 bytes each, and skip parsing it.
+   */
+  private readonly filters = new Map<string, Filter>();
 
   constructor(
     readonly config: MessageHandlerConfig,
@@ -152,9 +161,25 @@ export class MessageHandler {
       request: Object.freeze({ ip: info.ip, headers: Object.freeze(info.headers) }),
     });
     if (this.config.open) await this.config.open({ args, handler: scope });
-    const filter = parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs });
+    const filter = this.subscriptionFilter(args);
     parseSince(info.args._since);
     return { scope, filter };
+  }
+
+  /** The filter for these args (after `open`): parsed once, then shared, frozen, by every connection that asks. */
+  private subscriptionFilter(args: Args): Filter {
+    // Reserved args (`_since`, `access_token`, …) never change the filter: left out, they cannot fill the cache
+    // with one entry per resume or per token.
+    let key = '';
+    for (const k of Object.keys(args)) if (!RESERVED_ARGS.has(k)) key += JSON.stringify(k) + ':' + JSON.stringify(args[k]) + ',';
+    let filter = this.filters.get(key);
+    if (!filter) {
+      // A bad filter throws here and is not kept: each such request gets its own error.
+      filter = deepFreeze(parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs }));
+      if (this.filters.size >= FILTER_CACHE) this.filters.clear();
+      this.filters.set(key, filter);
+    }
+    return filter;
   }
 
   /**

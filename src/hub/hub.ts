@@ -56,6 +56,15 @@ export function onPublishedBatch(hook: () => void): void {
   if (!batchHooks.includes(hook)) batchHooks.push(hook);
 }
 
+/** Filter keys by filter object: connections that share a parsed filter (see MessageHandler) compute it once. */
+const keys = new WeakMap<Filter, string>();
+
+function keyOf(filter: Filter): string {
+  let key = keys.get(filter);
+  if (key === undefined) keys.set(filter, (key = filterKey(filter)));
+  return key;
+}
+
 export class Hub {
   private readonly groups = new Map<string, Group>();
 
@@ -68,7 +77,7 @@ export class Hub {
 
   /** Adds a subscriber; returns the function that removes it. */
   subscribe(sub: Subscriber): () => void {
-    const key = filterKey(sub.filter);
+    const key = keyOf(sub.filter);
     let group = this.groups.get(key);
     if (!group) {
       group = {
