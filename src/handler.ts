@@ -101,8 +101,10 @@ export class MessageHandler {
     this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
     this.policy = new AccessPolicy(config.limits);
     // The event record is bounded by age and count (kwargs `retention`); resume beyond it falls back to history.
-    const prune = (): void =>
-      void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
+    // Not once closing: a service closed in the turn it started would otherwise prune a closed store.
+    const prune = (): void => {
+      if (!this.closing) void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
+    };
     this.pruner = setInterval(prune, PRUNE_INTERVAL_MS);
     this.pruner.unref();
     setImmediate(prune);

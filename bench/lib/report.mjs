@@ -209,6 +209,10 @@ export function renderMarkdown(res) {
       row('SqliteStore.write, 100 messages per transaction', `${mi.store.usPerMsgBatch100} µs/msg`);
       row('prepare() calls during writes (hot path)', `${mi.store.preparesDuringWrites}`);
     }
+    if (mi.open) {
+      row(`MessageHandler.open, a new subscriber (${mi.open.connections} held): no filter`, `${mi.open.noFilterUs} µs, ${mi.open.noFilterBytes} bytes retained`);
+      row('… with `?channel!=zzN` (10 distinct filters among them)', `${mi.open.filterUs} µs, ${mi.open.filterBytes} bytes retained`);
+    }
     out.push('');
   }
 

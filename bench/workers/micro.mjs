@@ -6,6 +6,8 @@
 //   deliver    µs and heap bytes per delivery through Connection → WsSocket (1000 subscribers, fake ws sockets),
 //              and whether a turn's frames are concatenated once or once per subscriber
 //   store      µs per message of SqliteStore.write (batch of 1 vs 100) and prepare() calls on the hot path
+//   open       µs and retained heap bytes per MessageHandler.open (a new subscriber, empty table), with no filter
+//              and with a one-condition filter 10 distinct values of which the subscribers share
 //
 //   node --expose-gc bench/workers/micro.mjs [--quick]      prints one JSON line
 import fs from 'node:fs';
@@ -238,6 +240,56 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 } catch (err) {
   errors.store = String(err?.stack ?? err);
+}
+
+// --- open: what a new subscriber costs the handler -------------------------------------------------------------------
+try {
+  const { MessageService } = await dist('service.js');
+  const service = async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'msghub-micro-'));
+    tmpDirs.push(dir);
+    const kwargs = { url: `sqlite:///${dir}/o.db`, table: 'messages', columns: { seq: 'TEXT', channel: 'TEXT', body: 'TEXT' } };
+    return MessageService.start({ config: { url: { bench: { pattern: '/bench', handler: 'MessageHandler', kwargs } } }, baseDir: dir });
+  };
+  const socket = () => ({ send() {}, sendText() {}, close() {}, isOpen: true, backlogged: false, drained: () => Promise.resolve() });
+  const heap = () => {
+    globalThis.gc?.();
+    globalThis.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const K = smoke ? 2000 : 20_000;
+  const infosFor = (argsOf) =>
+    Array.from({ length: K }, (_, i) => ({ args: argsOf(i), user: null, sessionId: null, ip: '127.0.0.1', headers: { host: '127.0.0.1:9988', upgrade: 'websocket' }, expiresAt: null }));
+  const openAll = (handler, infos, sockets) => Promise.all(infos.map((inf, i) => handler.open(sockets[i], inf)));
+  const measure = async (argsOf) => {
+    const infos = infosFor(argsOf);
+    const sockets = infos.map(socket);
+    // Time: the fastest of a few rounds of K opens (then K disconnects) on one handler.
+    const timing = await service();
+    const handler = timing.handlers.get('bench');
+    let best = Infinity;
+    for (let r = 0; r < Math.max(3, ROUNDS - 2); r++) {
+      const t = process.hrtime.bigint();
+      const conns = await openAll(handler, infos, sockets);
+      best = Math.min(best, Number(process.hrtime.bigint() - t) / K / 1000);
+      for (const c of conns) handler.disconnect(c);
+    }
+    await timing.close();
+    // Bytes: K connections held by a fresh handler, after GC (a handler's Sets that grew and shrank before would
+    // blur the difference); the info and socket objects exist before and are not counted.
+    const fresh = await service();
+    const h0 = heap();
+    const held = await openAll(fresh.handlers.get('bench'), infos, sockets);
+    const bytes = (heap() - h0) / K;
+    if (held.some((c) => !c)) throw new Error('a connection was refused');
+    await fresh.close();
+    return { us: Number(best.toFixed(2)), bytes: Math.round(bytes) };
+  };
+  const none = await measure(() => ({}));
+  const filtered = await measure((i) => ({ 'channel!': [`zz${i % 10}`] }));
+  out.open = { connections: K, noFilterUs: none.us, noFilterBytes: none.bytes, filterUs: filtered.us, filterBytes: filtered.bytes };
+} catch (err) {
+  errors.open = String(err?.stack ?? err);
 }
 
 if (Object.keys(errors).length) out.errors = errors;
