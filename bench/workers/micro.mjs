@@ -7,7 +7,7 @@
 //              and whether a turn's frames are concatenated once or once per subscriber
 //   store      µs per message of SqliteStore.write (batch of 1 vs 100) and prepare() calls on the hot path
 //   open       µs and retained heap bytes per MessageHandler.open (a new subscriber, empty table), with no filter
-//              and with a one-condition filter 10 distinct values of which the subscribers share
+//              and with a one-condition filter (`?channel!=zzN`: 10 distinct filters among the subscribers)
 //
 //   node --expose-gc bench/workers/micro.mjs [--quick]      prints one JSON line
 import fs from 'node:fs';
