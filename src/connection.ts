@@ -109,6 +109,30 @@ export class Connection implements Subscriber {
   sendError(err: MhError, ref?: unknown): void {
     const frame: Record<string, unknown> = { _error: err.toJSON() };
     if (ref !== undefined) frame._ref = ref;
-    this.socket.send(Payload.of(frame));
+    this.socket.send(safePayload(frame, err));
+  }
+
+  /** The sender's acknowledgement of a committed message. */
+  sendAck(seq: number, ref: unknown, id: string): void {
+    let ack: string;
+    try {
+      // For the sender alone: no Payload to share. (Same keys and order as JSON.stringify of the object.)
+      ack = `{"_ack":${seq},"_ref":${JSON.stringify(ref)},"id":${JSON.stringify(id)},"_seq":${seq}}`;
+    } catch {
+      ack = `{"_ack":${seq},"id":${JSON.stringify(id)},"_seq":${seq}}`;
+    }
+    this.socket.sendText(ack, 0);
+  }
+}
+
+/**
+ * A reply can never throw out of the code that answers a client: `_ref` passed the frame checks, but should a
+ * value that cannot be serialized ever reach here, the error still goes out, without the `_ref`.
+ */
+function safePayload(frame: Record<string, unknown>, err: MhError): Payload {
+  try {
+    return Payload.of(frame);
+  } catch {
+    return Payload.of({ _error: err.toJSON() });
   }
 }

@@ -49,7 +49,8 @@ export async function admit(handler: MessageHandler, req: IncomingMessage, args:
     if (found) ({ user, expiresAt } = found);
   }
   const session = options.sessions?.resolve(req) ?? null;
-  const headers: Record<string, string> = {};
+  // Null-prototype: header names are the client's (expressions read them as `handler.request.headers`).
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   const ip = clientIp(req);
   const denied = checkAccess(handler.config.access, user, { ip, headers });

@@ -13,7 +13,7 @@ import { Connection } from './connection.js';
 import { Durable } from './durable.js';
 import { AccessPolicy } from './policy.js';
 import { MhError, toMhError } from './errors.js';
-import { parseFilter, projectRow, type Filter } from './filter/index.js';
+import { parseFilter, type Filter } from './filter/index.js';
 import { sendEventsSince, sendHistory } from './replay.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
@@ -21,11 +21,11 @@ import type { ExprHandler } from './pipeline/defaults.js';
 import { andThen, isThenable, type MaybePromise } from './pipeline/maybe-async.js';
 import { HANDLER_DEFAULTS } from './config/defaults.js';
 import { deepFreeze } from './config/freeze.js';
-import { parseFrame, toMessage, type Message } from './pipeline/parse.js';
+import { decodeFrame, toMessage, type Frame, type Message } from './pipeline/parse.js';
 import { createPipeline, type Prepared } from './pipeline/run.js';
 import type { Store, WriteResult } from './store/store.js';
 import { Payload, type Socket } from './transport/socket.js';
-import type { Args, Row, User } from './types.js';
+import { emptyArgs, type Args, type Row, type User } from './types.js';
 
 /** Query parameters that steer the transport, never filters. */
 export const RESERVED_ARGS: ReadonlySet<string> = new Set(['_since', '_wait', 'access_token', '_format']);
@@ -61,6 +61,8 @@ interface Pending {
   prepared: Prepared;
   conn: Connection | null;
   ref: unknown;
+  /** Its size as received, held against the write-queue bound until it is published. */
+  bytes: number;
   done?: (result: WriteResult, frame: Row) => void;
 }
 
@@ -74,8 +76,12 @@ export class MessageHandler {
   private flushScheduled = false;
   private closing = false;
   private readonly connections = new Set<Connection>();
-  /** Messages between receipt and enqueue (async prepare etc.), so shutdown can wait for them. */
+  /**
+   * Messages accepted and not yet published (in the pipeline, queued, or being committed) and their bytes:
+   * shutdown waits for them, and `limits.max_queued_*` bound them.
+   */
   private inflight = 0;
+  private inflightBytes = 0;
   private inflightDone: (() => void) | null = null;
   /** Called after each committed batch (e.g. to wake the alert worker). */
   onCommit: ((events: number) => void) | null = null;
@@ -152,7 +158,7 @@ export class MessageHandler {
    * the query args, and what it sets wins over the query string (pinned filters cannot be widened).
    */
   private async subscription(info: ConnectionInfo): Promise<{ scope: ExprHandler; filter: Filter }> {
-    const args: Args = {};
+    const args = emptyArgs();
     for (const k of Object.keys(info.args)) args[k] = [...info.args[k]!];
     const scope: ExprHandler = Object.freeze({
       name: this.name,
@@ -217,10 +223,14 @@ export class MessageHandler {
     this.connections.delete(conn);
   }
 
-  /** A client frame. Errors go back to the sender as `_error` frames; the connection stays open. */
-  receive(conn: Connection, text: string): void {
+  /**
+   * A client frame (`bytes`: its size on the wire, for the write-queue bound). Errors go back to the sender as
+   * `_error` frames; the connection stays open. Never throws: whatever a frame holds, the socket handler that
+   * called this returns normally.
+   */
+  receive(conn: Connection, text: string, bytes = text.length): void {
     if (conn.refuseAll) return;
-    let msg: Message;
+    let frame: Frame;
     try {
       if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
       const verdict = conn.rate?.take() ?? 'ok';
@@ -239,33 +249,54 @@ export class MessageHandler {
         return;
       }
       if (verdict === 'limited') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);
-      msg = parseFrame(text);
+      frame = decodeFrame(text);
     } catch (err) {
       conn.fail(err);
       return;
     }
-    const ref = msg._ref;
-    delete msg._ref;
-    if (Object.hasOwn(msg, '_ack')) return this.acknowledge(conn, msg._ack, ref);
-    if (Object.hasOwn(msg, '_auth')) return void this.policy.refresh(conn, msg._auth, ref);
+    const ref = frame.ref;
+    switch (frame.kind) {
+      case 'invalid':
+        return conn.sendError(frame.error, ref);
+      case 'ack':
+        return this.acknowledge(conn, frame.seq, ref);
+      case 'auth':
+        return void this.policy.refresh(conn, frame.token, ref);
+    }
+    const msg = frame.msg;
     if (msg._direct === true) return this.direct(conn, msg, ref);
-    this.inflight++;
+    const full = this.admitWrite(bytes);
+    if (full) return conn.sendError(full, ref);
     conn.serial(() => {
       let result;
       try {
-        result = andThen(this.prepare(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref }));
+        result = andThen(this.prepare(msg, conn.scope), (prepared) => this.enqueue({ prepared, conn, ref, bytes }));
       } catch (err) {
-        this.settle();
+        this.settle(bytes);
         conn.fail(err, ref);
         return;
       }
       if (result && typeof (result as Promise<void>).then === 'function') {
         return (result as Promise<void>).then(undefined, (err) => {
-          this.settle();
+          this.settle(bytes);
           conn.fail(err, ref);
         });
       }
     });
+  }
+
+  /**
+   * Takes a place in the write queue for a message of `bytes`, or returns the MH_ERR_OVERLOADED that refuses it.
+   * The place is given back by `settle` (refused in the pipeline) or once its commit is published: so the queue
+   * bounds everything accepted and not yet stored, whether it waits for a hook or for the database.
+   */
+  private admitWrite(bytes: number): MhError | null {
+    const { max_queued_messages: maxMessages, max_queued_bytes: maxBytes } = this.config.limits;
+    if (maxMessages > 0 && this.inflight >= maxMessages) return new MhError('MH_ERR_OVERLOADED', [`${this.inflight} messages`]);
+    if (maxBytes > 0 && this.inflightBytes + bytes > maxBytes && this.inflight > 0) return new MhError('MH_ERR_OVERLOADED', [`${this.inflightBytes} bytes`]);
+    this.inflight++;
+    this.inflightBytes += bytes;
+    return null;
   }
 
   /** `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. */
@@ -303,26 +334,29 @@ export class MessageHandler {
   }
 
   /**
-   * Runs one message through the same pipeline for transports without a socket (HTTP publish). Resolves with
-   * the committed frame, or rejects with the MhError.
+   * Runs one message through the same pipeline for transports without a socket (HTTP publish). `bytes` is the
+   * message's size in the request, for the write-queue bound. Resolves with the committed frame, or rejects
+   * with the MhError.
    */
-  submit(value: unknown, scope: ExprHandler): Promise<Row> {
+  submit(value: unknown, scope: ExprHandler, bytes = 0): Promise<Row> {
     return new Promise((resolve, reject) => {
       try {
         if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
         const msg = toMessage(value);
         delete msg._ref;
-        this.inflight++;
+        const full = this.admitWrite(bytes);
+        if (full) throw full;
         Promise.resolve(this.prepare(msg, scope)).then(
           (prepared) =>
             this.enqueue({
               prepared,
               conn: null,
               ref: undefined,
+              bytes,
               done: (r, frame) => (r.ok ? resolve(frame) : reject(r.error)),
             }),
           (err) => {
-            this.settle();
+            this.settle(bytes);
             reject(toMhError(err));
           },
         );
@@ -346,13 +380,14 @@ export class MessageHandler {
     return Promise.race([r as Promise<Prepared>, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private settle(): void {
+  /** A message leaves the write queue (refused, or committed and published). */
+  private settle(bytes: number): void {
     this.inflight--;
+    this.inflightBytes -= bytes;
     if (this.inflight === 0 && this.inflightDone) this.inflightDone();
   }
 
   private enqueue(p: Pending): void {
-    this.settle();
     this.queue.push(p);
     if (!this.flushScheduled && !this.flushing) {
       this.flushScheduled = true;
@@ -375,7 +410,16 @@ export class MessageHandler {
     this.flushing = (async () => {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_BATCH);
-        const results = await this.store.write(batch.map((p) => p.prepared.req));
+        let results: WriteResult[];
+        try {
+          results = await this.store.write(batch.map((p) => p.prepared.req));
+        } catch (err) {
+          // A store that throws instead of answering per request: every message of the batch was refused, and
+          // each still leaves the queue, so senders hear of it and shutdown does not wait for them.
+          this.log('error', `url:${this.name}: write failed`, err);
+          const e = err instanceof MhError ? err : new MhError('MH_ERR_STORE_FAILED', ['the write failed'], { cause: err });
+          results = batch.map(() => ({ ok: false, error: e }));
+        }
         let committed = 0;
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
@@ -386,20 +430,14 @@ export class MessageHandler {
             // A POST's frame carries the whole new row (column defaults included), like its history row will.
             if (r.event.method === 'POST') for (const c of this.columnNames) if (!(c in frame)) frame[c] = r.event.after![c];
             frame._seq = r.event.seq;
-            try {
-              this.hub.publish(r.event, frame);
-            } catch (err) {
-              this.log('error', `url:${this.name}: publish failed`, err);
-            }
-            if (p.ref !== undefined && p.conn) {
-              // For the sender alone: no Payload to share. (Same keys and order as JSON.stringify of the object.)
-              const seq = r.event.seq;
-              p.conn.socket.sendText(`{"_ack":${seq},"_ref":${JSON.stringify(p.ref)},"id":${JSON.stringify(r.event.id)},"_seq":${seq}}`, 0);
-            }
+            // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail here.
+            this.hub.publish(r.event, frame);
+            if (p.ref !== undefined && p.conn) p.conn.sendAck(r.event.seq, p.ref, r.event.id);
           } else if (p.conn) {
-            if (r.error.code === 'MH_ERR_STORE_FAILED') this.log('error', `url:${this.name}: write failed`, r.error.cause ?? r.error);
+            // Not logged here: the store logged the driver's detail, once per kind a minute (store/fault-log).
             p.conn.sendError(r.error, p.ref);
           }
+          this.settle(p.bytes);
           p.done?.(r, frame);
         }
         if (committed) this.onCommit?.(committed);
@@ -410,11 +448,14 @@ export class MessageHandler {
     return this.flushing;
   }
 
-  /** Rows for an HTTP read, with the same filter rules as a subscription. */
-  async read(info: ConnectionInfo): Promise<Row[]> {
+  /**
+   * An HTTP read: the history a subscription with these args would get first (same filter rules, same rows),
+   * sent to `socket` in pages paced by it, so a big read holds one page in memory, never the whole answer.
+   * Throws before sending anything when the read is refused (`open`, a bad filter).
+   */
+  async read(info: ConnectionInfo, socket: Socket): Promise<void> {
     const { filter } = await this.subscription(info);
-    const rows = await this.store.history(filter, this.config.historyLimit);
-    return filter.columns ? rows.map((r) => projectRow(r, filter, ['_seq'])) : rows;
+    if (this.config.historyLimit > 0) await sendHistory(socket, this.store, filter, this.config.historyLimit);
   }
 
   /** Number of open connections. */

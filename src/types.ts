@@ -9,8 +9,17 @@ export const METHODS: readonly Method[] = ['POST', 'PUT', 'DELETE'];
 /** A stored row or a message: JSON-compatible values keyed by column or message key. */
 export type Row = Record<string, unknown>;
 
-/** Query-string style arguments: every value is a list of strings (Gramex `handler.args`). */
+/**
+ * Query-string style arguments: every value is a list of strings (Gramex `handler.args`). Always a
+ * null-prototype map (`emptyArgs()`): its keys are the client's, and `?valueOf=1` or `?__proto__=1` must name an
+ * argument, not a member of Object.prototype.
+ */
 export type Args = Record<string, string[]>;
+
+/** A new, empty, null-prototype Args. */
+export function emptyArgs(): Args {
+  return Object.create(null) as Args;
+}
 
 /**
  * How a column's values compare and validate. Derived from the declared SQL type:

@@ -19,6 +19,7 @@ import { applyDefaults, builtinDefaults, type ExprHandler } from './defaults.js'
 import { andThen, type MaybePromise } from './maybe-async.js';
 import { normalize } from './normalize.js';
 import type { Message } from './parse.js';
+import { checkUntrusted } from './untrusted.js';
 
 /** A message ready to commit. */
 export interface Prepared {
@@ -51,6 +52,11 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
       const frame = modify ? structuredClone(base) : base;
       const modified = modify ? modify({ msg: frame, handler }) : undefined;
       return andThen(modified, () => {
+        // Hooks may have built what no client could send (a cycle, a value nested past the limit, half of a
+        // surrogate pair from a slice): refused now, before the commit, so a stored message always reaches its
+        // subscribers and its history row matches what they heard.
+        if (frame !== msg) checkUntrusted(msg);
+        checkUntrusted(frame);
         if (alert) {
           try {
             const mail = renderAlert(alert, method, frame, { name, current_user: handler.current_user });

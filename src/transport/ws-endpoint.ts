@@ -59,9 +59,9 @@ function onPong(this: WebSocket): void {
 
 function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
   const st = stateOf(this);
-  const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+  const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
   void isBinary; // binary frames carrying JSON are accepted, as in Gramex
-  st.endpoint.received(st, text);
+  st.endpoint.received(st, buf.toString('utf8'), buf.length);
 }
 
 function onError(this: WebSocket, err: Error): void {
@@ -132,7 +132,7 @@ export class WsEndpoint {
         st.conn = c;
         const queued = st.early ?? [];
         st.early = null;
-        for (const text of queued) this.handler.receive(c, text);
+        for (const text of queued) this.deliverFrame(c, st, text, Buffer.byteLength(text));
       },
       (err) => {
         this.log('error', `url:${this.handler.name}: open failed`, err);
@@ -142,13 +142,26 @@ export class WsEndpoint {
   }
 
   /** A text frame from a socket (shared listener: see SocketState). */
-  received(st: SocketState, text: string): void {
-    if (st.conn) this.handler.receive(st.conn, text);
+  received(st: SocketState, text: string, bytes: number): void {
+    if (st.conn) this.deliverFrame(st.conn, st, text, bytes);
     else if (st.early && st.early.length < MAX_EARLY_FRAMES) st.early.push(text);
     else if (st.early) {
       // A client that floods while its history is still being sent: refuse rather than buffer without bound.
       st.early = null;
       st.socket.close(4429, 'Too many frames before the connection was ready');
+    }
+  }
+
+  /**
+   * The last line between a client's frame and the process: `receive` answers every bad input itself and does not
+   * throw, but a bug that did would otherwise escape a `ws` event listener and end the process for everyone.
+   */
+  private deliverFrame(conn: Connection, st: SocketState, text: string, bytes: number): void {
+    try {
+      this.handler.receive(conn, text, bytes);
+    } catch (err) {
+      this.log('error', `url:${this.handler.name}: a frame failed unexpectedly; closing that socket`, err);
+      st.socket.close(1011, 'Internal error');
     }
   }
 

@@ -3,6 +3,7 @@
  * afterwards (compared as a full dump of every table). Standalone server (the CLI) with JWT auth from the
  * app-level `auth:` section and an anonymous session cookie.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SignJWT } from 'jose';
@@ -281,5 +282,251 @@ describe('security: who may connect, what they may change, how much they may sen
     const db2 = new Database(path.join(dir, 'sec.db'), { readonly: true });
     expect((db2.prepare('SELECT session FROM chat WHERE id = ?').get(m3.id) as { session: string }).session).not.toBe(sessions[0]!.session);
     db2.close();
+  });
+});
+
+/**
+ * Issue 14's classes, each against a real `msghub serve` process: a crash is a dead process, which every later
+ * request in the section would see.
+ */
+const HARDENING = `
+url:
+  chat:
+    pattern: /chat
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hard.db
+      table: chat
+      columns: {body: TEXT, recipient: TEXT}
+      direct: true
+      limits: {messages_per_second: 0}
+  hooks:
+    pattern: /hooks
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hard.db
+      table: hooks
+      columns: {body: TEXT}
+      prepare: "msg.cut ? (msg.body = msg.body.slice(0, 1)) : ''"
+      modify: "msg.loop ? (msg.me = msg) : ''"
+      limits: {messages_per_second: 0}
+  held:
+    pattern: /held
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hard.db
+      table: held
+      columns: {body: TEXT}
+      prepare: hold.hold(msg.body)
+      limits: {messages_per_second: 0, max_queued_messages: 3}
+  static:
+    pattern: /static/(.*)
+    handler: FileHandler
+    kwargs: {path: $YAMLPATH/public/}
+modules:
+  hold: ./hold.js
+`;
+
+/** `depth` arrays nested inside each other: 6000 of them is a 12 KB frame. */
+const deep = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+
+describe('security: one-request crashes, forged keys, malformed text, the write queue (issue 14)', () => {
+  let server: Mounted;
+  let dir: string;
+  const { connect, closeAll } = clientPool(() => server.ws);
+  const dump = (): string => {
+    const db = new Database(path.join(dir, 'hard.db'), { readonly: true });
+    try {
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+      return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all()]));
+    } finally {
+      db.close();
+    }
+  };
+  /** The server still answers: a known-good write is acknowledged. */
+  const alive = async (): Promise<void> => {
+    const res = await fetch(`${server.http}/chat`, { method: 'POST', body: '{"body":"still alive"}' });
+    expect(res.status).toBe(201);
+  };
+  const post = (p: string, body: string): Promise<Response> => fetch(`${server.http}${p}`, { method: 'POST', body });
+
+  beforeAll(async () => {
+    dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'public'));
+    fs.writeFileSync(path.join(dir, 'public', 'a.txt'), 'a');
+    // Holds each message in the pipeline until the test releases it (an app module's promise).
+    fs.writeFileSync(
+      path.join(dir, 'hold.js'),
+      `export function hold(body) { return body === 'slow' ? new Promise((r) => setTimeout(r, 600)) : undefined; }\n`,
+    );
+    server = await startCli(writeConfig(HARDENING, dir));
+  });
+  afterAll(async () => {
+    await closeAll();
+    await server?.close();
+  });
+
+  describe('query keys that name Object.prototype members', () => {
+    const keys = ['valueOf', 'toString', '__proto__', 'constructor', 'hasOwnProperty', '__defineGetter__'];
+
+    it('never crash a file, history, long-poll or SSE request; each key is an unknown filter column', async () => {
+      for (const k of keys) {
+        expect((await fetch(`${server.http}/static/a.txt?${k}=1`)).status, k).toBe(200);
+        expect((await fetch(`${server.http}/favicon.ico?${k}=1&${k}=2`)).status, k).toBe(404);
+        const read = await fetch(`${server.http}/chat?${k}=1`);
+        expect(read.status, k).toBe(400);
+        expect(await read.json()).toMatchObject({ _error: { code: 'MH_ERR_FILTER_COLUMN' } });
+        const poll = await fetch(`${server.http}/chat?_since=0&_wait=0&${k}=1`);
+        expect(poll.status, k).toBe(400);
+        await poll.body?.cancel();
+        // SSE answers every refusal in the stream: an `_error` event, then a close event with its code.
+        const sse = await fetch(`${server.http}/chat?${k}=x`, { headers: { accept: 'text/event-stream' } });
+        expect(sse.status, k).toBe(200);
+        const text = await sse.text();
+        expect(text, k).toMatch(/"code":"MH_ERR_FILTER_COLUMN"/);
+        expect(text, k).toMatch(/event: close\ndata: \{"code":4400/);
+      }
+      await alive();
+    });
+
+    it('never crash a WebSocket handshake: the socket is refused with 4400 and an _error', async () => {
+      for (const k of keys) {
+        const c = await connect(`/chat?${k}=1`);
+        await c.waitClose();
+        expect(c.closeCode, k).toBe(4400);
+        expect(c.frames[0]!._error, k).toMatchObject({ code: 'MH_ERR_FILTER_COLUMN' });
+      }
+      await alive();
+    });
+  });
+
+  describe('frames nested past the depth limit', () => {
+    it('refuse a 6000-deep _ref on a message, an _ack and an _auth before anything runs, and keep serving', async () => {
+      const before = dump();
+      const c = await connect('/chat');
+      for (const text of [
+        `{"body":"x","_ref":${deep(6000)}}`,
+        `{"_ack":1,"_ref":${deep(6000)}}`,
+        `{"_auth":"t","_ref":${deep(6000)}}`,
+        `{"_direct":true,"body":"x","_ref":${deep(6000)}}`,
+      ]) {
+        c.send(text);
+      }
+      const errors = (): Record<string, unknown>[] => c.frames.filter((f) => '_error' in f);
+      await c.until(() => errors().length === 4, 'four errors');
+      // The `_ref` itself is what is too deep, so the answers cannot carry it.
+      for (const f of errors()) expect(f).toEqual({ _error: expect.objectContaining({ code: 'MH_ERR_MSG_TOO_DEEP' }) });
+      expect(dump()).toBe(before);
+      // As deep as the frame size limit allows (64 KiB): refused the same way.
+      c.send(`{"body":"x","a":${deep(30_000)}}`);
+      await c.until(() => errors().length === 5, 'a fifth error');
+      expect(errors()[4]!._error).toMatchObject({ code: 'MH_ERR_MSG_TOO_DEEP' });
+      await alive();
+    });
+
+    it('refuse a deep non-column key before the commit, over WebSocket and HTTP (no ack then silence, no 500)', async () => {
+      const before = dump();
+      const c = await connect('/chat');
+      const r = await c.request({ body: 'x', extra: JSON.parse(deep(40)) as unknown });
+      expect(r._error).toMatchObject({ code: 'MH_ERR_MSG_TOO_DEEP' });
+      const res = await post('/chat', `{"body":"x","extra":${deep(6000)}}`);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ _error: { code: 'MH_ERR_MSG_TOO_DEEP' } });
+      expect(dump()).toBe(before);
+      // 32 levels (the message object plus 31 arrays) are fine.
+      expect((await c.request({ body: 'ok', extra: JSON.parse(deep(31)) }))._ack).toEqual(expect.any(Number));
+    });
+
+    it('refuse a message a hook made unserializable (a cycle) before the commit: stored means broadcast', async () => {
+      const watcher = await connect('/hooks');
+      const sender = await connect('/hooks');
+      const before = dump();
+      const r = await sender.request({ body: 'x', loop: true });
+      expect(r._error).toMatchObject({ code: 'MH_ERR_MSG_TOO_DEEP' });
+      const http = await post('/hooks', '{"body":"x","loop":true}');
+      expect(http.status).toBe(400);
+      expect(dump()).toBe(before);
+      const ok = await sender.request({ body: 'plain' });
+      await watcher.next((f) => f.id === ok.id);
+      expect(watcher.frames.filter((f) => f._method === 'POST').map((f) => f.body)).toEqual(['plain']);
+    });
+  });
+
+  describe('keys only the server sends', () => {
+    it('are refused, never broadcast: _error, _reset, _ack and _auth in a message, __proto__ at any depth', async () => {
+      const watcher = await connect('/chat');
+      const sender = await connect('/chat');
+      const before = dump();
+      const forged = [
+        '{"body":"x","_error":{"code":"MH_ERR_INTERNAL","message":"forged"}}',
+        '{"body":"x","_reset":{"since":0}}',
+        '{"body":"x","__proto__":{"admin":true}}',
+        '{"body":"x","nested":{"a":[{"__proto__":{"admin":true}}]}}',
+        '{"_direct":true,"body":"x","_error":{"code":"x"}}',
+      ];
+      for (const [i, text] of forged.entries()) sender.send(text.replace(/}$/, `,"_ref":${i}}`));
+      const replies = await sender.until((fs) => fs.filter((f) => f._ref !== undefined).length === forged.length, 'a reply to each');
+      for (const f of replies.filter((x) => x._ref !== undefined)) expect(f._error, JSON.stringify(f)).toMatchObject({ code: 'MH_ERR_MSG_RESERVED_KEY' });
+      for (const body of ['{"body":"x","_ack":1}', '{"body":"x","_auth":"t"}', '{"body":"x","_error":{}}', '{"body":"x","__proto__":{}}']) {
+        const res = await post('/chat', body);
+        expect(res.status, body).toBe(400);
+        expect(await res.json()).toMatchObject({ _error: { code: 'MH_ERR_MSG_RESERVED_KEY' } });
+      }
+      expect(dump()).toBe(before);
+      const ok = await sender.request({ body: 'marker' });
+      await watcher.next((f) => f.id === ok.id);
+      expect(watcher.frames.filter((f) => '_error' in f || '_reset' in f || f.body === 'x')).toEqual([]);
+    });
+  });
+
+  describe('lone surrogates', () => {
+    it('are refused from a client, over WebSocket and HTTP, in values and in keys', async () => {
+      const before = dump();
+      const c = await connect('/chat');
+      for (const [i, text] of ['{"body":"a\\ud800b"}', '{"body":"ok","x\\udc00":1}', '{"body":"ok","extra":["\\ud83d"]}'].entries()) {
+        c.send(text.replace(/}$/, `,"_ref":${i}}`));
+        const f = await c.next((x) => x._ref === i, text);
+        expect(f._error, text).toMatchObject({ code: 'MH_ERR_MSG_BAD_TEXT' });
+        const res = await post('/chat', text);
+        expect(res.status, text).toBe(400);
+        expect(await res.json()).toMatchObject({ _error: { code: 'MH_ERR_MSG_BAD_TEXT' } });
+      }
+      expect(dump()).toBe(before);
+      // A well-formed pair is fine, and history returns exactly what was acknowledged and broadcast.
+      const r = await c.request({ body: 'a\ud83d\ude00b' });
+      const f = await c.next((x) => x.id === r.id && x._method === 'POST');
+      expect(f.body).toBe('a\ud83d\ude00b');
+      const rows = (await (await fetch(`${server.http}/chat?id=${r.id as string}`)).json()) as { body: string }[];
+      expect(rows[0]!.body).toBe('a\ud83d\ude00b');
+    });
+
+    it('made by a hook (half of an emoji) are refused before the commit', async () => {
+      const before = dump();
+      const c = await connect('/hooks');
+      const r = await c.request({ body: '\ud83d\ude00 smile', cut: true });
+      expect(r._error).toMatchObject({ code: 'MH_ERR_MSG_BAD_TEXT' });
+      expect(dump()).toBe(before);
+    });
+  });
+
+  describe('the write queue', () => {
+    it('refuses messages past limits.max_queued_messages with MH_ERR_OVERLOADED (503), and takes them again once it drains', async () => {
+      const before = dump();
+      const c = await connect('/held');
+      // Three messages wait in an app module's promise; the queue holds 3.
+      for (let i = 0; i < 6; i++) c.send({ body: 'slow', _ref: i });
+      const http = await post('/held', '{"body":"fast"}');
+      expect(http.status).toBe(503);
+      expect(await http.json()).toMatchObject({ _error: { code: 'MH_ERR_OVERLOADED' } });
+      await c.until((fs) => fs.filter((f) => f._ref !== undefined).length === 6, 'six replies');
+      const replies = c.frames.filter((f) => f._ref !== undefined);
+      expect(replies.filter((f) => (f._error as { code?: string } | undefined)?.code === 'MH_ERR_OVERLOADED').map((f) => f._ref)).toEqual([3, 4, 5]);
+      expect(replies.filter((f) => f._ack !== undefined).map((f) => f._ref)).toEqual([0, 1, 2]);
+      void before;
+      const db = new Database(path.join(dir, 'hard.db'), { readonly: true });
+      expect((db.prepare('SELECT COUNT(*) AS n FROM held').get() as { n: number }).n).toBe(3);
+      db.close();
+      expect((await post('/held', '{"body":"fast"}')).status).toBe(201);
+    });
   });
 });
