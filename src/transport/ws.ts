@@ -46,6 +46,15 @@ export function frameText(text: string): Buffer {
 
 const encodeWs = (text: string): Buffer => frameText(text);
 
+/**
+ * How flushes were written, since the process started: `fast` through ws's Sender with our pre-framed bytes,
+ * `fallback` one `ws.send()` per frame because ws's internals were not as this module expects. The fast path
+ * reads three private members of `ws` (`_sender.sendFrame`, `_sender._state`, `_sender._queue`, and `_socket` in
+ * `drained`): `ws` is pinned to an exact version in package.json, and test/transport/ws-fast-path.test.ts fails
+ * when an upgrade makes the fast path stop being taken.
+ */
+export const wsWritePaths = { fast: 0, fallback: 0 };
+
 interface RawSender {
   sendFrame(list: Buffer[], cb?: (err?: Error) => void): void;
   _state?: number;
@@ -216,6 +225,7 @@ export class WsSocket implements Socket {
     if (!this.isOpen || !(s && (s._state === undefined || s._state === 0) && (!s._queue || s._queue.length === 0))) {
       // Closed (drop), or ws internals not as expected: one send per frame through the public API.
       if (this.isOpen) {
+        wsWritePaths.fallback++;
         for (let i = 0; i < n; i++) {
           const f = list[i]!;
           this.ws.send(typeof f === 'string' ? f : f.subarray(headerLength(f)), { binary: false });
@@ -254,6 +264,7 @@ export class WsSocket implements Socket {
       list.fill(undefined, 0, n);
     }
     s.sendFrame([buf]);
+    wsWritePaths.fast++;
     this.room = this.options.maxBufferedBytes - this.ws.bufferedAmount;
   }
 
