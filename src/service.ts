@@ -31,7 +31,7 @@ import { consoleLogger, type Logger } from './log.js';
 import { createStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
 import { WsEndpoint } from './transport/ws-endpoint.js';
-import type { Args, User } from './types.js';
+import { emptyArgs, type Args, type User } from './types.js';
 
 export interface ServiceOptions {
   /**
@@ -172,7 +172,7 @@ export class MessageService {
 
   private async init(): Promise<void> {
     const { app, messageHandlers, services } = this.compiled;
-    for (const entry of app.urls) if (entry.handler === 'FileHandler') this.files.set(entry.name, createFileHandler(entry));
+    for (const entry of app.urls) if (entry.handler === 'FileHandler') this.files.set(entry.name, createFileHandler(entry, app));
 
     const stores = new Map<string, Store>();
     const outboxDbs = new Map<string, Store>();
@@ -306,12 +306,12 @@ function releaser(counter: ConnectionCounter, ip: string): () => void {
   return () => counter.release(ip);
 }
 
-/** Splits a request URL into its pathname and Gramex-style args (every value a list). */
+/** Splits a request URL into its pathname and Gramex-style args (every value a list; a null-prototype map). */
 export function parseUrl(url: string | undefined): { pathname: string; args: Args } {
   const u = url ?? '/';
   const qi = u.indexOf('?');
   const pathname = qi < 0 ? u : u.slice(0, qi);
-  const args: Args = {};
+  const args = emptyArgs();
   if (qi >= 0) {
     for (const [k, v] of new URLSearchParams(u.slice(qi + 1))) (args[k] ??= []).push(v);
   }

@@ -18,6 +18,10 @@
  * `.`/`..` segments, backslashes, NUL bytes, empty segments and absolute paths are refused with 403 (the router
  * has already percent-decoded the group, so `%2e%2e` and `%2f` are caught too), and a symlink whose target lies
  * outside the folder is answered 404 as if it did not exist. There is no directory listing.
+ *
+ * Whatever `ignore:` says, the SQLite databases the config names (with their `-wal`, `-shm`, `-journal`, …
+ * side files) and the config's own YAML and module files are never served: they are answered 404 like a
+ * missing file, matched by real path (see http/hidden-files).
  */
 
 import { constants, statSync } from 'node:fs';
@@ -27,9 +31,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
 import { catalog, ConfigError, formatMessage, type ConfigIssue } from '../errors.js';
-import type { UrlEntry } from '../config/load.js';
+import type { AppConfig, UrlEntry } from '../config/load.js';
 import { isPlainObject } from '../config/freeze.js';
 import { joinPath } from '../config/path.js';
+import { HiddenFiles, hiddenPaths } from './hidden-files.js';
 import { sendText } from './respond.js';
 
 /** Signature of a handler the HTTP layer calls with the router's decoded capture groups. */
@@ -37,8 +42,10 @@ export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, 
 
 /**
  * Names never served from a folder unless `ignore:` says otherwise: dotfiles and dot-folders (`.env`, `.git`),
- * Gramex configs, and SQLite files, because the common `/$YAMLURL/(.*)` → `$YAMLPATH` mapping would otherwise
- * publish the app's config and its message database. Matched case-insensitively against every path segment.
+ * Gramex configs, and SQLite files with their side files (`-wal`, `-shm`, `-journal`), because the common
+ * `/$YAMLURL/(.*)` → `$YAMLPATH` mapping would otherwise publish the app's config and its message database.
+ * Matched case-insensitively against every path segment. (The config's own databases and files are hidden by
+ * real path whatever this says: these patterns catch the other SQLite files lying around.)
  */
 export const DEFAULT_IGNORE: readonly string[] = Object.freeze([
   '.*',
@@ -46,7 +53,14 @@ export const DEFAULT_IGNORE: readonly string[] = Object.freeze([
   '*.db',
   '*.db-*',
   '*.sqlite',
+  '*.sqlite-*',
   '*.sqlite3',
+  '*.sqlite3-*',
+  '*.db3',
+  '*.db3-*',
+  '*-journal',
+  '*-wal',
+  '*-shm',
 ]);
 
 /** Default `index:`. */
@@ -116,6 +130,7 @@ interface Options {
   index: string | false;
   headers: Record<string, string>;
   ignore: RegExp[];
+  hidden: HiddenFiles;
 }
 
 /** What a request path resolves to. */
@@ -128,8 +143,10 @@ type Target =
 /**
  * Creates the request handler for one FileHandler entry. Throws {@link ConfigError} if the kwargs are invalid.
  * The returned function never rejects: failures become a plain-text 500 (or a dropped connection mid-body).
+ * `app` is the whole loaded config: its SQLite databases (and their side files) and its config files are never
+ * served. Without it only the entry's own YAML file and kwargs are known, so a service always passes it.
  */
-export function createFileHandler(entry: UrlEntry): HttpHandler {
+export function createFileHandler(entry: UrlEntry, app?: AppConfig): HttpHandler {
   const issues = validateFileHandler(entry);
   if (issues.length > 0) throw new ConfigError(issues);
   const k = entry.kwargs;
@@ -143,6 +160,7 @@ export function createFileHandler(entry: UrlEntry): HttpHandler {
     index: (k.index as string | false | undefined) ?? DEFAULT_INDEX,
     headers,
     ignore: ((k.ignore as string[] | undefined) ?? DEFAULT_IGNORE).map(globToRegex),
+    hidden: new HiddenFiles(hiddenPaths(entry, app)),
   };
 
   return async (req, res, groups) => {
@@ -151,7 +169,7 @@ export function createFileHandler(entry: UrlEntry): HttpHandler {
         sendText(res, 405, formatMessage(catalog.MH_ERR_HTTP_METHOD.message, [req.method]), { Allow: ALLOW });
         return;
       }
-      const target = await locate(options, groups[0] ?? '');
+      const target = await locateVisible(options, groups[0] ?? '');
       if (target.kind === 'file') await serveFile(req, res, target.file, options);
       else if (target.kind === 'redirect') {
         const query = req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
@@ -199,6 +217,13 @@ async function locate(options: Options, rel: string): Promise<Target> {
   }
   if (!s.isFile() || isDirRequest) return { kind: 'missing' };
   return { kind: 'file', file: real };
+}
+
+/** {@link locate}, then hides the config's databases and files as if they did not exist. */
+async function locateVisible(options: Options, rel: string): Promise<Target> {
+  const target = await locate(options, rel);
+  if (target.kind === 'file' && (await options.hidden.hides(target.file))) return { kind: 'missing' };
+  return target;
 }
 
 /** The real path of `candidate` if it exists and lies inside `realRoot` (after resolving symlinks), else null. */

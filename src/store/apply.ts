@@ -78,15 +78,3 @@ export function eventData(ev: StoredEvent): string {
 export function postData(row: Row): string {
   return JSON.stringify({ before: null, after: row });
 }
-
-/** Maps a driver error for one request to a client-facing error (unique id clash) or rethrows. */
-export function constraintError(err: unknown, req: WriteRequest): MhError {
-  const text = String((err as Error)?.message ?? err);
-  if (/unique|duplicate|primary key/i.test(text)) {
-    return new MhError('MH_ERR_MSG_REJECTED', [], { message: `A message with id ${req.id} already exists` });
-  }
-  if (/not null|cannot be null|null value/i.test(text)) {
-    return new MhError('MH_ERR_MSG_REJECTED', [], { message: `A required column is missing: ${text.replace(/^.*?:\s*/, '')}` });
-  }
-  return new MhError('MH_ERR_STORE_FAILED', [text], { cause: err });
-}

@@ -9,6 +9,8 @@ import { consoleLogger, type Logger } from '../log.js';
 import { applyOrder, applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
 import { POST_BY_REFERENCE, ROW_JSON, rowFromDb } from './apply.js';
+import { classifyDriverError, faultDetail, refusalFor, storeFailed, type DriverFault } from './driver-errors.js';
+import { FaultLog } from './fault-log.js';
 import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
 import { EVENTS_TABLE } from './schema.js';
@@ -94,6 +96,8 @@ export abstract class BaseStore implements Store {
   pacing: Readonly<PagePacing> = PAGE_PACING;
   protected seq = 0;
   protected readonly builder: Knex;
+  /** Driver errors for the log, one line per kind per minute (clients can cause them at will). */
+  protected readonly faults: FaultLog;
 
   constructor(
     readonly target: DbTarget,
@@ -104,6 +108,7 @@ export abstract class BaseStore implements Store {
     protected readonly log: Logger = consoleLogger(),
   ) {
     this.client = target.client;
+    this.faults = new FaultLog(log);
     // knex connects lazily, on the first query it runs: for SQLite this instance only builds SQL (the store
     // runs it on its own better-sqlite3 connections) unless someone asks for knex() to run queries.
     this.builder = knexFactory(knexConfig(target));
@@ -118,6 +123,30 @@ export abstract class BaseStore implements Store {
   }
 
   abstract init(): Promise<void>;
+
+  /**
+   * The client's error for a request the database refused (see store/driver-errors), with the driver's detail
+   * logged, throttled. `fault` may come classified (and completed) by the caller. MhErrors pass through.
+   */
+  protected refusal(err: unknown, req: WriteRequest, fault: DriverFault = classifyDriverError(err, this.client)): MhError {
+    if (err instanceof MhError) return err;
+    const error = refusalFor(err, fault, req, this.columns);
+    const failed = error.code === 'MH_ERR_STORE_FAILED';
+    this.faults.report(
+      failed ? 'error' : 'warn',
+      `${fault.kind}:${fault.code}`,
+      `table ${this.table}: ${failed ? 'write failed' : `the database refused a write (${error.code})`}`,
+      faultDetail(err, fault),
+    );
+    return error;
+  }
+
+  /** The error for every request of a batch whose transaction failed as a whole; the detail is logged, throttled. */
+  protected batchFailure(err: unknown): MhError {
+    const fault = classifyDriverError(err, this.client);
+    this.faults.report('error', `batch:${fault.code}`, `table ${this.table}: write failed, nothing of the batch was stored`, faultDetail(err, fault));
+    return storeFailed(err);
+  }
   abstract write(batch: readonly WriteRequest[]): Promise<WriteResult[]>;
   abstract replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options?: ReplayOptions): Promise<number>;
   abstract eventsSince(after: number, limit: number): Promise<StoredEvent[]>;

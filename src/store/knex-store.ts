@@ -7,9 +7,10 @@ import type { Knex } from 'knex';
 import { MhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { Row } from '../types.js';
-import { POST_BY_REFERENCE, constraintError, eventData, existingRow, postData, rowForPost } from './apply.js';
+import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
+import { classifyDriverError } from './driver-errors.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
@@ -75,7 +76,7 @@ export class KnexStore extends BaseStore {
             seq = event.seq;
             results.push({ ok: true, event });
           } catch (err) {
-            results.push({ ok: false, error: err instanceof MhError ? err : constraintError(err, req) });
+            results.push({ ok: false, error: err instanceof MhError ? err : await this.knexRefusal(err, req) });
           }
         }
         this.seq = seq;
@@ -83,8 +84,41 @@ export class KnexStore extends BaseStore {
       return results;
     } catch (err) {
       this.seq = start;
-      const error = new MhError('MH_ERR_STORE_FAILED', [String((err as Error).message)], { cause: err });
+      const error = this.batchFailure(err);
       return batch.map(() => ({ ok: false as const, error }));
+    }
+  }
+
+  /**
+   * {@link BaseStore.refusal}, naming the columns of a unique index MySQL named only by its name (PostgreSQL
+   * names the columns in the error's detail).
+   */
+  private async knexRefusal(err: unknown, req: WriteRequest): Promise<MhError> {
+    const fault = classifyDriverError(err, this.client);
+    if (this.client === 'mysql' && fault.kind === 'unique' && fault.columns.length === 0 && fault.index !== undefined && !fault.primary) {
+      fault.columns = await this.indexColumns(fault.index);
+    }
+    return this.refusal(err, req, fault);
+  }
+
+  /** Index name → its columns, read once per index (only after a clash: never on the write path). */
+  private readonly indexColumnCache = new Map<string, string[]>();
+
+  private async indexColumns(index: string): Promise<string[]> {
+    const known = this.indexColumnCache.get(index);
+    if (known) return known;
+    try {
+      const rows = (await this.builder('information_schema.statistics')
+        .select({ c: 'column_name' })
+        .where({ table_name: this.table, index_name: index })
+        .andWhere('table_schema', this.builder.raw('DATABASE()'))
+        .orderBy('seq_in_index')) as { c: string }[];
+      const cols = rows.map((r) => String(r.c));
+      // Bounded by the table's indexes, unless the database invents names: then stop remembering.
+      if (this.indexColumnCache.size < 64) this.indexColumnCache.set(index, cols);
+      return cols;
+    } catch {
+      return [];
     }
   }
 

@@ -15,11 +15,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
-import { MhError } from '../errors.js';
 import { applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Row } from '../types.js';
 import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
-import { POST_BY_REFERENCE, constraintError, eventData, existingRow, postData, rowForPost } from './apply.js';
+import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
@@ -207,7 +206,7 @@ export class SqliteStore extends BaseStore {
       else if (event.method === 'DELETE') this.rows--;
       return { ok: true, event };
     };
-    const refused = (err: unknown, req: WriteRequest): WriteResult => ({ ok: false, error: err instanceof MhError ? err : constraintError(err, req) });
+    const refused = (err: unknown, req: WriteRequest): WriteResult => ({ ok: false, error: this.refusal(err, req) });
 
     // The usual batch: no savepoint per request (two statements fewer per message). A request that fails
     // after it started writing aborts the whole transaction, which `isolated` then redoes.
@@ -269,7 +268,7 @@ export class SqliteStore extends BaseStore {
       // The whole transaction failed (disk full, I/O error): nothing was committed, no sequence was used.
       this.seq = start;
       this.rows = rows;
-      const error = new MhError('MH_ERR_STORE_FAILED', [String((err as Error).message)], { cause: err });
+      const error = this.batchFailure(err);
       return batch.map(() => ({ ok: false as const, error }));
     }
   }
