@@ -59,10 +59,20 @@ export const catalog = {
   MH_ERR_MSG_TOO_LARGE: spec('Message is %s bytes; the limit is %s', 413, CloseCode.MessageTooBig),
   MH_ERR_MSG_REJECTED: spec('%s', 400),
   MH_ERR_MSG_FORBIDDEN: spec('%s', 403),
+  // The database refused a value (store/driver-errors): each names the column, never the SQL or a value.
+  MH_ERR_MSG_VALUE_TOO_LONG: spec('Value too long for column "%s"', 400),
+  MH_ERR_MSG_OUT_OF_RANGE: spec('Number out of range for column "%s"', 400),
+  MH_ERR_MSG_BAD_ENCODING: spec('Column "%s" cannot store this text (a NUL character, or a character outside its encoding)', 400),
+  MH_ERR_MSG_NOT_NULL: spec('Column "%s" needs a value', 400),
+  MH_ERR_MSG_CONFLICT: spec('Another message already has this value of column "%s"', 409),
+  MH_ERR_MSG_TOO_DEEP: spec('Message nests arrays and objects deeper than %s levels', 400),
+  MH_ERR_MSG_BAD_TEXT: spec('Message text is not well-formed Unicode (a lone surrogate) in %s', 400),
+  MH_ERR_MSG_RESERVED_KEY: spec('Key "%s" is reserved for the server', 400),
 
   // ── filters: query-string arguments of a subscription or read ──
   MH_ERR_FILTER_COLUMN: spec('Unknown filter column "%s"', 400, CloseCode.BadRequest),
   MH_ERR_FILTER_VALUE: spec('Bad filter value for %s: %s', 400, CloseCode.BadRequest),
+  MH_ERR_FILTER_BUDGET: spec('Too much filter work on this handler: %s', 429, CloseCode.TooManyRequests),
 
   // ── access ──
   MH_ERR_AUTH_REQUIRED: spec('Authentication required', 401, CloseCode.Unauthorized),
@@ -74,6 +84,7 @@ export const catalog = {
   // ── delivery ──
   MH_ERR_SLOW_CONSUMER: spec('Send queue passed %s bytes; reconnect to resume', 503, CloseCode.SlowConsumer),
   MH_ERR_SHUTTING_DOWN: spec('Server is shutting down', 503, CloseCode.GoingAway),
+  MH_ERR_OVERLOADED: spec('Too many messages waiting to be stored (%s); retry shortly', 503),
 
   // ── server ──
   MH_ERR_STORE_FAILED: spec('Database error: %s', 500, CloseCode.InternalServerError),

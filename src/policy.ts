@@ -5,6 +5,7 @@
  */
 import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator, type Limits } from './auth/index.js';
 import type { Connection } from './connection.js';
+import { AddressRates } from './auth/rate.js';
 import { MhError } from './errors.js';
 import { Payload } from './transport/socket.js';
 
@@ -13,8 +14,8 @@ export class AccessPolicy {
   readonly connections: ConnectionCounter;
   /** Verifies refreshed tokens sent as `{"_auth": token}` (set by the service when JWT auth is configured). */
   verifier: Authenticator | null = null;
-  /** HTTP publishers have no connection: their rate is kept per client address. */
-  private readonly httpRates = new Map<string, RateGuard>();
+  /** HTTP publishers have no connection: their rate is kept per client address (made on first use). */
+  private httpRates: AddressRates | null = null;
 
   constructor(readonly limits: Limits) {
     this.connections = new ConnectionCounter(limits.max_connections, limits.max_connections_per_ip);
@@ -27,17 +28,16 @@ export class AccessPolicy {
     return new RateGuard({ messagesPerSecond: l.messages_per_second, burst: l.burst, closeAfterSeconds: l.close_after_seconds, closeAfterRefusals: l.close_after_refusals });
   }
 
-  /** HTTP publish: the same rate, kept per client address. Throws MH_ERR_RATE_LIMITED. */
+  /**
+   * HTTP publish: the same rate and burst, kept per client address. Throws MH_ERR_RATE_LIMITED while the
+   * address's bucket is empty; it is forgiven as the bucket refills (no ban: there is no connection to close).
+   */
   checkHttpRate(ip: string, messages: number): void {
-    let guard = this.httpRates.get(ip);
-    if (guard === undefined) {
-      const g = this.rateGuard();
-      if (!g) return;
-      // Bounded: forget every address when the table grows large (a rate is a short-term thing).
-      if (this.httpRates.size > 10_000) this.httpRates.clear();
-      this.httpRates.set(ip, (guard = g));
-    }
-    if (guard.take(messages) !== 'ok') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.limits.messages_per_second} messages/s`]);
+    const l = this.limits;
+    if (l.messages_per_second === 0) return;
+    if (messages > l.burst) throw new MhError('MH_ERR_RATE_LIMITED', [`one request may carry at most ${l.burst} messages (limits.burst)`]);
+    this.httpRates ??= new AddressRates({ ratePerSec: l.messages_per_second, burst: l.burst });
+    if (!this.httpRates.take(ip, messages)) throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${l.messages_per_second} messages/s`]);
   }
 
   /** Closes the connection with 4401 when its token expires, unless `_auth` brought a fresher one. */

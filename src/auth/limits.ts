@@ -16,10 +16,23 @@ export interface Limits {
   readonly max_connections: number;
   /** Open connections per handler from one client address. 0: unlimited. */
   readonly max_connections_per_ip: number;
+  /**
+   * HTTP history reads (GET) running at once per handler from one client address; more are refused with
+   * MH_ERR_TOO_MANY_CONNECTIONS (429). Each holds a database snapshot and a page of rows while its client reads.
+   * 0: unlimited.
+   */
+  readonly max_reads_per_ip: number;
   /** A connection over its rate for this many seconds is closed with 4429. */
   readonly close_after_seconds: number;
   /** A connection refused this many times while over its rate is closed with 4429. */
   readonly close_after_refusals: number;
+  /**
+   * Messages accepted and not yet committed (in the pipeline or waiting for the database), per handler. Past it,
+   * new messages are refused with MH_ERR_OVERLOADED (503) until commits catch up. 0: unbounded.
+   */
+  readonly max_queued_messages: number;
+  /** The same bound on those messages' frame or body bytes (16 MiB). 0: unbounded. */
+  readonly max_queued_bytes: number;
 }
 
 export const LIMIT_DEFAULTS: Limits = Object.freeze({
@@ -27,8 +40,11 @@ export const LIMIT_DEFAULTS: Limits = Object.freeze({
   burst: 100,
   max_connections: 10_000,
   max_connections_per_ip: 100,
+  max_reads_per_ip: 16,
   close_after_seconds: 10,
   close_after_refusals: 100,
+  max_queued_messages: 10_000,
+  max_queued_bytes: 16 * 1024 * 1024,
 });
 
 /** Which keys must be whole numbers, and the smallest value each accepts. */
@@ -37,8 +53,11 @@ const RULES: Readonly<Record<keyof Limits, { integer: boolean; min: number; excl
   burst: { integer: true, min: 1 },
   max_connections: { integer: true, min: 0 },
   max_connections_per_ip: { integer: true, min: 0 },
+  max_reads_per_ip: { integer: true, min: 0 },
   close_after_seconds: { integer: false, min: 0, exclusive: true },
   close_after_refusals: { integer: true, min: 1 },
+  max_queued_messages: { integer: true, min: 0 },
+  max_queued_bytes: { integer: true, min: 0 },
 };
 
 /** Parses `limits:` over LIMIT_DEFAULTS. Absent → the defaults. Bad values are reported and left at default. */

@@ -1,8 +1,9 @@
 /**
  * @module auth/rate
- * Per-connection message rate: a token bucket, and the policy on top of it that turns "too fast" into either a
+ * Message rates: a token bucket; the per-connection policy on top of it that turns "too fast" into either a
  * refused frame (`_error` MH_ERR_RATE_LIMITED, the socket stays open) or, for a client that keeps hammering
- * regardless, a close with 4429. Time comes from an injectable clock so the policy is tested without sleeping.
+ * regardless, a close with 4429; and per-address buckets for HTTP publishers, who have no connection to close.
+ * Time comes from an injectable clock so the policies are tested without sleeping.
  */
 import { LIMIT_DEFAULTS } from './limits.js';
 
@@ -37,6 +38,11 @@ export class TokenBucket {
   available(): number {
     this.refill();
     return this.tokens;
+  }
+
+  /** When the bucket was last taken from or looked at (the clock's time). */
+  get touchedAt(): number {
+    return this.last;
   }
 
   private refill(): void {
@@ -102,4 +108,67 @@ export class RateGuard {
     }
     return 'limited';
   }
+}
+
+export interface AddressRatesOptions {
+  /** Tokens per second per address (> 0). */
+  ratePerSec: number;
+  /** Bucket size per address (≥ 1). */
+  burst: number;
+  /** Most addresses tracked at once; past it the least recently seen one is forgotten. Default 10,000. */
+  maxAddresses?: number;
+}
+
+/**
+ * A token bucket per client address, for HTTP publishers (no connection to close, so no `'close'` verdict: an
+ * address is refused exactly while its bucket is empty, and forgiven as it refills).
+ *
+ * Bounded: a bucket left alone for `burst / ratePerSec` seconds is full again, so it is dropped (a new one would
+ * be the same). Buckets are kept in least-recently-used order, so those idle ones are always at the front and
+ * each `take` drops them in amortised O(1). At most `maxAddresses` are kept; past that the least recently
+ * seen address is forgotten (it starts again with a full bucket).
+ */
+export class AddressRates {
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly idleMs: number;
+  private readonly maxAddresses: number;
+
+  constructor(
+    private readonly opts: AddressRatesOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    // Validates the rate and burst once, here, rather than on the first request.
+    new TokenBucket(opts.ratePerSec, opts.burst, now);
+    this.idleMs = (opts.burst / opts.ratePerSec) * 1000;
+    this.maxAddresses = opts.maxAddresses ?? 10_000;
+  }
+
+  /** Takes `n` tokens from `ip`'s bucket if it has that many; false (nothing taken) otherwise. */
+  take(ip: string, n = 1): boolean {
+    const t = this.now();
+    for (const [key, bucket] of this.buckets) {
+      if (t - bucket.touchedAt < this.idleMs) break;
+      this.buckets.delete(key);
+    }
+    const key = normalizeIp(ip);
+    let bucket = this.buckets.get(key);
+    if (bucket) this.buckets.delete(key);
+    else {
+      if (this.buckets.size >= this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value!);
+      bucket = new TokenBucket(this.opts.ratePerSec, this.opts.burst, this.now);
+    }
+    // Re-inserted at the end: the map stays in least-recently-used order.
+    this.buckets.set(key, bucket);
+    return bucket.take(n);
+  }
+
+  /** Addresses tracked now. */
+  get size(): number {
+    return this.buckets.size;
+  }
+}
+
+/** A dual-stack socket reports IPv4 clients as `::ffff:1.2.3.4`; count them with their plain IPv4 selves. */
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

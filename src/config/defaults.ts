@@ -13,6 +13,10 @@ export const HANDLER_DEFAULTS = {
   edit: 'owner' as 'owner' | 'any',
   /** Most filter conditions one subscription may have. */
   max_filter_args: 64,
+  /** Longest value (characters) of a substring (`~=`, `*=`, …) or text ordering filter condition. */
+  max_filter_needle: 1000,
+  /** Most substring tests per event, summed over a handler's distinct live subscription filters. */
+  max_filter_scans: 64,
   /** How long a message may wait for an async app-module function in a hook before it is refused (10 s). */
   hook_timeout_ms: 10_000,
   /** Durable delivery: an event not acknowledged within this many seconds is sent again. */

@@ -33,6 +33,10 @@ export interface MessageHandlerConfig {
   maxMessageBytes: number;
   maxBufferedBytes: number;
   maxFilterArgs: number;
+  /** Longest substring / text ordering filter value (`max_filter_needle`). */
+  maxFilterNeedle: number;
+  /** Substring tests per event over all distinct live filters (`max_filter_scans`): see filter/budget.ts. */
+  maxFilterScans: number;
   editAny: boolean;
   open?: CompiledExpr;
   prepare?: CompiledExpr;
@@ -65,6 +69,8 @@ const KWARGS = new Set([
   'max_message_bytes',
   'max_buffered_bytes',
   'max_filter_args',
+  'max_filter_needle',
+  'max_filter_scans',
   'edit',
   'open',
   'prepare',
@@ -147,6 +153,8 @@ export function compileMessageHandler(
   const maxMessageBytes = int('max_message_bytes', 64);
   const maxBufferedBytes = int('max_buffered_bytes', 1024);
   const maxFilterArgs = int('max_filter_args', 1);
+  const maxFilterNeedle = int('max_filter_needle', 1);
+  const maxFilterScans = int('max_filter_scans', 0);
   const edit = kw.edit ?? HANDLER_DEFAULTS.edit;
   if (edit !== 'owner' && edit !== 'any') issue('.edit', 'must be owner or any');
 
@@ -267,6 +275,8 @@ export function compileMessageHandler(
       maxMessageBytes,
       maxBufferedBytes,
       maxFilterArgs,
+      maxFilterNeedle,
+      maxFilterScans,
       editAny: edit === 'any',
       open,
       prepare,

@@ -5,7 +5,9 @@
  */
 
 export type { Condition, Filter, Op, ParseOptions, Predicate, Scalar } from './types.js';
-export { parseFilter, DEFAULT_MAX_CONDITIONS } from './parse.js';
+export { parseFilter, DEFAULT_MAX_CONDITIONS, DEFAULT_MAX_NEEDLE } from './parse.js';
+export { FilterBudget, filterScans, DEFAULT_MAX_FILTER_SCANS } from './budget.js';
+export type { Release } from './budget.js';
 export { applyWhere, applyOrder } from './sql.js';
 export type { SqlClient } from './sql.js';
 export { compilePredicate } from './predicate.js';

@@ -15,6 +15,9 @@ import type { Condition, Filter, ParseOptions, Scalar } from './types.js';
 /** Default for {@link ParseOptions.maxConditions}. */
 export const DEFAULT_MAX_CONDITIONS = 64;
 
+/** Default for {@link ParseOptions.maxNeedle}. */
+export const DEFAULT_MAX_NEEDLE = 1000;
+
 const NON_NEGATIVE_INTEGER = /^\d+$/;
 
 /**
@@ -26,8 +29,8 @@ const NON_NEGATIVE_INTEGER = /^\d+$/;
  * - `_sort`, `_limit`, `_offset`, `_c` are controls; keys in `options.reserved` are skipped.
  *
  * @throws MhError MH_ERR_FILTER_COLUMN for an unknown column or `_` key; MH_ERR_FILTER_VALUE for a value that
- *   does not convert, a substring operator on a non-text column, a bad `_limit`/`_offset`, or more than
- *   `maxConditions` comparisons.
+ *   does not convert, a substring operator on a non-text column, a bad `_limit`/`_offset`, more than
+ *   `maxConditions` comparisons, or a substring or text ordering value longer than `maxNeedle`.
  */
 export function parseFilter(
   args: Args,
@@ -36,6 +39,7 @@ export function parseFilter(
 ): Filter {
   const reserved = options.reserved ?? new Set<string>();
   const maxConditions = options.maxConditions ?? DEFAULT_MAX_CONDITIONS;
+  const maxNeedle = options.maxNeedle ?? DEFAULT_MAX_NEEDLE;
   const where: Condition[] = [];
   const filter: Filter = { where, sort: [] };
 
@@ -55,7 +59,7 @@ export function parseFilter(
         filter.columns = parseProjection(values, columns);
         continue;
     }
-    const condition = parseCondition(key, values, columns);
+    const condition = parseCondition(key, values, columns, maxNeedle);
     if (condition) where.push(condition);
   }
 
@@ -69,7 +73,7 @@ export function parseFilter(
   return filter;
 }
 
-function parseCondition(key: string, raw: readonly string[], columns: ReadonlyMap<string, ColumnDef>): Condition | undefined {
+function parseCondition(key: string, raw: readonly string[], columns: ReadonlyMap<string, ColumnDef>, maxNeedle: number): Condition | undefined {
   const resolved = resolveKey(key, (name) => columns.has(name));
   if (!resolved) throw new MhError('MH_ERR_FILTER_COLUMN', [key]);
   const { column, spec } = resolved;
@@ -77,8 +81,16 @@ function parseCondition(key: string, raw: readonly string[], columns: ReadonlyMa
   if (TEXT_OPS.has(spec.op) && def.kind !== 'text') {
     throw new MhError('MH_ERR_FILTER_VALUE', [key, `substring operators need a text column; "${column}" is ${def.kind}`]);
   }
+  const numeric = def.kind === 'integer' || def.kind === 'real' ? { numeric: def.kind } : undefined;
   const given = raw.filter((v) => v !== '');
-  if (given.length === 0) return spec.empty ? { column, op: spec.empty, values: [] } : undefined;
+  if (given.length === 0) return spec.empty ? { column, op: spec.empty, values: [], ...numeric } : undefined;
+  // Each substring value is searched for in the whole row value, per event, per distinct filter; a text
+  // ordering value is compared unit by unit. Long ones are refused before anything is converted or kept.
+  if (def.kind === 'text' && spec.op !== 'eq' && spec.op !== 'ne') {
+    for (const v of given) {
+      if (v.length > maxNeedle) throw new MhError('MH_ERR_FILTER_VALUE', [key, `a value of ${v.length} characters; the limit is ${maxNeedle} (max_filter_needle)`]);
+    }
+  }
 
   let values: Scalar[] = given.map((v) => convertValue(key, def.kind, v));
   if (FOLDED_OPS.has(spec.op)) values = values.map((v) => asciiLower(v as string));
@@ -86,7 +98,7 @@ function parseCondition(key: string, raw: readonly string[], columns: ReadonlyMa
   // "Greater than any of them" is "greater than the least of them" (Gramex's min/max), so one value suffices.
   if (spec.op === 'gt' || spec.op === 'ge') values = [values[0]];
   if (spec.op === 'lt' || spec.op === 'le') values = [values[values.length - 1]];
-  return { column, op: spec.op, values };
+  return { column, op: spec.op, values, ...numeric };
 }
 
 function parseSort(values: readonly string[], columns: ReadonlyMap<string, ColumnDef>): Filter['sort'] {

@@ -7,6 +7,7 @@
 
 import type { Row } from '../types.js';
 import { asciiLower, compareScalar, toNumber } from './compare.js';
+import { foldMemo } from './fold.js';
 import type { Condition, Filter, Predicate, Scalar } from './types.js';
 
 /**
@@ -45,7 +46,7 @@ function compileCondition(c: Condition): Predicate {
     case 'contains':
     case 'icontains': {
       // SQL's three-valued logic: NULL satisfies no positive comparison.
-      const test = valueTest(c.op, c.values);
+      const test = valueTest(c.op, c.values, column);
       return (row) => {
         const v = read(row);
         return v !== null && test(v);
@@ -55,7 +56,7 @@ function compileCondition(c: Condition): Predicate {
     case 'notcontains':
     case 'noticontains': {
       // The negations are exact complements, so they accept NULL (SQL: `col IS NULL OR NOT (…)`).
-      const test = valueTest(positive[c.op], c.values);
+      const test = valueTest(positive[c.op], c.values, column);
       return (row) => {
         const v = read(row);
         return v === null || !test(v);
@@ -74,7 +75,7 @@ const ORDER_TESTS: Readonly<Record<'gt' | 'ge' | 'lt' | 'le', (order: number) =>
   le: (o) => o <= 0,
 };
 
-function valueTest(op: 'eq' | 'gt' | 'ge' | 'lt' | 'le' | 'contains' | 'icontains', values: readonly Scalar[]): ValueTest {
+function valueTest(op: 'eq' | 'gt' | 'ge' | 'lt' | 'le' | 'contains' | 'icontains', values: readonly Scalar[], column: string): ValueTest {
   switch (op) {
     case 'eq': {
       // One Set lookup however many values; booleans and numbers meet as numbers (0/1), strings as themselves.
@@ -96,17 +97,20 @@ function valueTest(op: 'eq' | 'gt' | 'ge' | 'lt' | 'le' | 'contains' | 'icontain
     }
     case 'contains': {
       const needles = values.map(String);
-      return (v) => typeof v === 'string' && needles.some((n) => v.includes(n));
+      return (v) => typeof v === 'string' && includesAny(v, needles);
     }
     case 'icontains': {
+      // Needles are folded once here; the value once per event per column, shared by every filter (fold.ts).
       const needles = values.map((x) => asciiLower(String(x)));
-      return (v) => {
-        if (typeof v !== 'string') return false;
-        const folded = asciiLower(v);
-        return needles.some((n) => folded.includes(n));
-      };
+      const memo = foldMemo(column);
+      return (v) => typeof v === 'string' && includesAny(memo.fold(v), needles);
     }
   }
+}
+
+function includesAny(haystack: string, needles: readonly string[]): boolean {
+  for (const n of needles) if (haystack.includes(n)) return true;
+  return false;
 }
 
 function anyOf(values: readonly Scalar[], test: (v: unknown, x: Scalar) => boolean): ValueTest {

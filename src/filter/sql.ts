@@ -13,6 +13,7 @@
  */
 
 import type { Knex } from 'knex';
+import { MhError } from '../errors.js';
 import { asciiLower } from './compare.js';
 import type { Condition, Filter, Scalar } from './types.js';
 
@@ -28,6 +29,9 @@ interface Fragment {
 /**
  * Adds `filter.where` to a query builder as AND-ed WHERE clauses and returns the same builder.
  * Only `where` is read; see {@link applyOrder} for the rest.
+ *
+ * @throws MhError MH_ERR_FILTER_VALUE when a hand-built condition on an integer column holds a number outside
+ *   ±(2^53 − 1) (the parser never builds one).
  */
 export function applyWhere<QB extends Knex.QueryBuilder>(qb: QB, filter: Filter, client: SqlClient): QB {
   for (const condition of filter.where) {
@@ -64,11 +68,11 @@ export function conditionSql(c: Condition, client: SqlClient): Fragment {
     case 'le':
     case 'contains':
     case 'icontains':
-      return positiveSql(c.op, col, c.values, client);
+      return positiveSql(c.op, c, client);
     case 'ne':
     case 'notcontains':
     case 'noticontains': {
-      const inner = positiveSql(POSITIVE[c.op], col, c.values, client);
+      const inner = positiveSql(POSITIVE[c.op], c, client);
       return { sql: `(?? IS NULL OR NOT ${inner.sql})`, bindings: [col, ...inner.bindings] };
     }
   }
@@ -80,14 +84,15 @@ const COMPARATORS = { gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
 type PositiveOp = 'eq' | 'gt' | 'ge' | 'lt' | 'le' | 'contains' | 'icontains';
 
 /** A positive operator: NULL never satisfies it (SQL's three-valued logic, mirrored by the predicate). */
-function positiveSql(op: PositiveOp, col: string, values: readonly Scalar[], client: SqlClient): Fragment {
+function positiveSql(op: PositiveOp, c: Condition, client: SqlClient): Fragment {
+  const { column: col, values } = c;
   // "Any of no values" is false, as `[].some()` is in the predicate; `IN ()` would be a syntax error. The parser
   // never builds such a condition, but a caller composing its own Filter might.
   if (values.length === 0) return { sql: '(1 = 0)', bindings: [] };
   const text = typeof values[0] === 'string';
   switch (op) {
     case 'eq': {
-      const placeholders = values.map((v) => placeholder(v, client)).join(', ');
+      const placeholders = values.map((v) => placeholder(v, c, client)).join(', ');
       return { sql: `(${columnSql(client, text, 'equality')} IN (${placeholders}))`, bindings: [col, ...values.map((v) => bind(v, client))] };
     }
     case 'gt':
@@ -95,7 +100,7 @@ function positiveSql(op: PositiveOp, col: string, values: readonly Scalar[], cli
     case 'lt':
     case 'le': {
       const lhs = columnSql(client, text, 'order');
-      return anyOf(values.map((v) => ({ sql: `${lhs} ${COMPARATORS[op]} ${placeholder(v, client)}`, bindings: [col, bind(v, client)] })));
+      return anyOf(values.map((v) => ({ sql: `${lhs} ${COMPARATORS[op]} ${placeholder(v, c, client)}`, bindings: [col, bind(v, client)] })));
     }
     case 'contains':
       return anyOf(values.map((v) => ({ sql: substringSql(client, false), bindings: [col, String(v)] })));
@@ -131,11 +136,21 @@ function columnSql(client: SqlClient, text: boolean, use: 'equality' | 'order'):
 
 /**
  * A value's placeholder. PostgreSQL infers a parameter's type from the column, so a bound 5000000000 against an
- * INTEGER column would fail as out of range; casting to bigint / double precision keeps any safe integer valid
- * while still using the cross-type comparison operators (and indexes).
+ * INTEGER column would fail as out of range; casting keeps every value the filter accepts valid while still
+ * using the cross-type comparison operators (and indexes). The cast follows the column's kind, not the value:
+ * an integral 1e308 on a REAL column is a double (as bigint it failed in the driver), and an integer column
+ * takes bigint, so a number outside the safe-integer range (which the parser refuses) is refused here too.
+ *
+ * @throws MhError MH_ERR_FILTER_VALUE for a number an integer column cannot compare exactly.
  */
-function placeholder(v: Scalar, client: SqlClient): string {
-  if (client === 'pg' && typeof v === 'number') return Number.isInteger(v) ? 'CAST(? AS bigint)' : 'CAST(? AS double precision)';
+function placeholder(v: Scalar, c: Condition, client: SqlClient): string {
+  if (typeof v === 'number') {
+    if (c.numeric === 'integer' && !Number.isSafeInteger(v)) {
+      throw new MhError('MH_ERR_FILTER_VALUE', [c.column, `${v} is not an integer within ±(2^53 − 1)`]);
+    }
+    const integer = c.numeric === 'integer' || (c.numeric === undefined && Number.isSafeInteger(v));
+    if (client === 'pg') return integer ? 'CAST(? AS bigint)' : 'CAST(? AS double precision)';
+  }
   if (client === 'mysql' && typeof v === 'string') return 'CAST(? AS BINARY)';
   return '?';
 }

@@ -37,6 +37,13 @@ export interface Condition {
   column: string;
   op: Op;
   values: Scalar[];
+  /**
+   * The kind of the column when it is numeric (set by the parser; absent for text and boolean columns, and
+   * optional for callers composing a Filter). PostgreSQL binds a parameter with the type SQL gives it: integer
+   * columns' values as bigint, real columns' as double precision. Absent: a safe integer binds as bigint and any
+   * other number as double precision.
+   */
+  numeric?: 'integer' | 'real';
 }
 
 /** A parsed subscription or history filter. Conditions are AND-ed. */
@@ -57,6 +64,11 @@ export interface ParseOptions {
   reserved?: ReadonlySet<string>;
   /** Most comparisons one filter may hold, counting each value of a condition (default 64). */
   maxConditions?: number;
+  /**
+   * Longest value, in UTF-16 code units, of a substring condition (`~=`, `!~=`, `*=`, `!*=`) or a text ordering
+   * comparison (default 1000). With `maxConditions` it bounds a filter's needle work, conditions × needle length.
+   */
+  maxNeedle?: number;
 }
 
 /** The live-event side of a Filter: true when the row passes every condition. */

@@ -2,14 +2,18 @@
  * @module http/message-http
  * Plain HTTP on a MessageHandler's pattern, for backends that publish without a socket:
  *
- *   GET                      → the filtered history as a JSON array (same filter syntax as a subscription)
+ *   GET                      → the filtered history as a JSON array (same filter syntax as a subscription),
+ *                              streamed in pages as the client reads; at most `limits.max_reads_per_ip`
+ *                              at a time per address
  *   GET + Accept: text/event-stream → Server-Sent Events: history (or events since Last-Event-ID / _since), then live
  *   GET ?_since=N[&_wait=S]  → long-polling: the matching events after N now, or the first ones within S seconds
  *   POST | PUT | DELETE      → body: one JSON object or an array of them; each runs the same pipeline as a
  *                              WebSocket frame (defaults, prepare, ownership, modify, alert) with `_method`
- *                              taken from the HTTP method; answers with the committed message(s).
+ *                              taken from the HTTP method; answers with the committed message(s). Each
+ *                              message obeys `max_message_bytes` like a WebSocket frame (see body.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConnectionCounter } from '../auth/index.js';
 import { MhError, catalog, toMhError } from '../errors.js';
 import type { Admitted } from '../gate.js';
 import type { MessageHandler } from '../handler.js';
@@ -18,13 +22,20 @@ import type { ConnectionInfo } from '../handler.js';
 import type { Args, Row } from '../types.js';
 import { CollectSocket } from '../transport/collect.js';
 import { SseSocket } from '../transport/sse.js';
-import { sendJson } from './respond.js';
+import { readMessages } from './body.js';
+import { JsonArrayResponse } from './json-array.js';
+import { sendJson, sendJsonText } from './respond.js';
 
 /** Most messages one HTTP body may carry. */
 const MAX_ITEMS = 1000;
+/** An HTTP body may carry up to this many times `max_message_bytes` (in an array of messages). */
+const BODY_MESSAGES = 16;
 
-/** Long-poll: default and longest wait, in seconds; most events in one answer. */
-export const LONG_POLL = { wait: 10, maxWait: 60, maxEvents: 1000 } as const;
+/** Long-poll: default and longest wait, in seconds; most events and bytes (of their JSON) in one answer. */
+export const LONG_POLL = { wait: 10, maxWait: 60, maxEvents: 1000, maxBytes: 256 * 1024 } as const;
+
+/** An HTTP read whose client takes nothing for this long (ms) is cut off, releasing its database snapshot. */
+export const READ_STALL_MS = 30_000;
 
 export interface MessageHttpOptions {
   sseKeepAliveMs: number;
@@ -45,18 +56,16 @@ export async function serveMessageHttp(
       if (setCookie) res.setHeader('Set-Cookie', setCookie);
       if (method === 'GET' && /\btext\/event-stream\b/.test(req.headers.accept ?? '')) return await serveSse(handler, req, res, info, options);
       if (args._since) return await longPoll(handler, req, res, args, info);
-      sendJson(res, 200, await handler.read(info));
-      return;
+      return await read(handler, res, info);
     }
     if (method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
       throw new MhError('MH_ERR_HTTP_METHOD', [method]);
     }
     const { info: i, setCookie } = await admit();
     if (setCookie) res.setHeader('Set-Cookie', setCookie);
-    const body = await readJson(req, handler.config.maxMessageBytes * 16);
-    const items = Array.isArray(body) ? body : [body];
-    if (items.length > MAX_ITEMS) throw new MhError('MH_ERR_HTTP_BODY', [`at most ${MAX_ITEMS} messages per request`]);
-    handler.policy.checkHttpRate(i.ip, items.length);
+    const max = handler.config.maxMessageBytes;
+    const body = await readMessages(req, { maxBodyBytes: max * BODY_MESSAGES, maxMessageBytes: max, maxItems: MAX_ITEMS });
+    handler.policy.checkHttpRate(i.ip, body.items.length);
     const scope: ExprHandler = Object.freeze({
       name: handler.name,
       current_user: i.user,
@@ -67,7 +76,7 @@ export async function serveMessageHttp(
     const results: (Row | { _error: unknown })[] = [];
     let firstError: MhError | null = null;
     // One after another, so the messages of one request commit in body order.
-    for (const item of items) {
+    for (const [n, item] of body.items.entries()) {
       if (item === null || typeof item !== 'object' || Array.isArray(item)) {
         const e = new MhError('MH_ERR_MSG_NOT_OBJECT', [Array.isArray(item) ? 'an array' : item === null ? 'null' : typeof item]);
         firstError ??= e;
@@ -75,7 +84,7 @@ export async function serveMessageHttp(
         continue;
       }
       try {
-        results.push(await handler.submit({ ...(item as Row), _method: method }, scope));
+        results.push(await handler.submit({ ...(item as Row), _method: method }, scope, body.bytes[n]));
       } catch (err) {
         const e = toMhError(err);
         firstError ??= e;
@@ -83,45 +92,50 @@ export async function serveMessageHttp(
       }
     }
     const ok = method === 'POST' ? 201 : 200;
-    if (!Array.isArray(body)) {
+    if (!body.array) {
       sendJson(res, firstError ? firstError.status : ok, results[0]);
     } else {
       sendJson(res, firstError ? firstError.status : ok, results);
     }
   } catch (err) {
     const e = toMhError(err);
+    if (res.headersSent) {
+      // A read that failed mid-stream: its 200 is out, so cut the response short rather than end a valid array.
+      res.destroy();
+      // An unexpected failure goes on to the caller, which logs it.
+      if (!(err instanceof MhError)) throw err;
+      return;
+    }
     sendJson(res, e.status, { _error: e.toJSON() }, e.code === 'MH_ERR_HTTP_METHOD' ? { Allow: 'GET, HEAD, POST, PUT, DELETE' } : {});
   }
 }
 
-/** Reads a JSON body of at most `limit` bytes. */
-function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(new MhError('MH_ERR_MSG_TOO_LARGE', [size, limit]));
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(new MhError('MH_ERR_MSG_NOT_JSON', [(err as Error).message]));
-      }
-    });
-    req.on('error', reject);
-  });
+/** Concurrent HTTP reads per handler, in total and per client address (`limits.max_reads_per_ip`). */
+const readers = new WeakMap<MessageHandler, ConnectionCounter>();
+
+/**
+ * GET: the history, streamed as a JSON array while the client reads it. Reads from one address beyond the
+ * cap are refused with 429 (each running read holds a database snapshot and a page of rows).
+ */
+async function read(handler: MessageHandler, res: ServerResponse, info: ConnectionInfo): Promise<void> {
+  const limits = handler.config.limits;
+  let counter = readers.get(handler);
+  if (!counter) readers.set(handler, (counter = new ConnectionCounter(limits.max_connections, limits.max_reads_per_ip)));
+  if (counter.acquire(info.ip)) {
+    const mine = counter.count(info.ip);
+    throw new MhError('MH_ERR_TOO_MANY_CONNECTIONS', [
+      limits.max_reads_per_ip > 0 && mine >= limits.max_reads_per_ip
+        ? `your address has ${mine} HTTP reads running; the limit is ${limits.max_reads_per_ip}`
+        : `this endpoint allows ${limits.max_connections} HTTP reads at a time`,
+    ]);
+  }
+  const socket = new JsonArrayResponse(res, { stallMs: READ_STALL_MS });
+  try {
+    await handler.read(info, socket);
+    socket.end();
+  } finally {
+    counter.release(info.ip);
+  }
 }
 
 /** Server-Sent Events: the same connection life as a WebSocket, one-way. */
@@ -150,7 +164,7 @@ async function longPoll(handler: MessageHandler, req: IncomingMessage, res: Serv
   const wait = Math.min(waitArg === undefined ? LONG_POLL.wait : Number(waitArg), LONG_POLL.maxWait);
   const full = handler.policy.connections.acquire(info.ip);
   if (full) throw full;
-  const socket = new CollectSocket(LONG_POLL.maxEvents);
+  const socket = new CollectSocket(LONG_POLL.maxEvents, LONG_POLL.maxBytes);
   let conn: Awaited<ReturnType<MessageHandler['open']>>;
   try {
     conn = await handler.open(socket, info);
@@ -173,7 +187,8 @@ async function longPoll(handler: MessageHandler, req: IncomingMessage, res: Serv
       sendJson(res, catalog[e._error.code]?.status ?? 400, e);
       return;
     }
-    sendJson(res, 200, socket.frames.map((p) => JSON.parse(p.text) as unknown));
+    // The frames are JSON already: joined, not parsed and serialized again.
+    sendJsonText(res, 200, `[${socket.frames.map((p) => p.text).join(',')}]`);
   };
   let timer: NodeJS.Timeout | undefined;
   if (!conn || socket.frames.length > 0) return answer();

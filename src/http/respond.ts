@@ -6,6 +6,8 @@
 
 import type http from 'node:http';
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Extra response headers. */
 export type Headers = Record<string, string | number | readonly string[]>;
 
@@ -16,7 +18,17 @@ export function sendText(res: http.ServerResponse, status: number, text: string,
 
 /** Sends `body` as JSON. */
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
-  send(res, status, Buffer.from(JSON.stringify(body), 'utf8'), 'application/json; charset=utf-8', headers);
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** Sends text that already is JSON (frames joined into an array, say) without parsing and re-serializing it. */
+export function sendJsonText(res: http.ServerResponse, status: number, json: string, headers: Headers = {}): void {
+  send(res, status, Buffer.from(json, 'utf8'), JSON_TYPE, headers);
+}
+
+/** The headers of a JSON response whose length is not known up front (it is streamed, chunked). */
+export function jsonStreamHeaders(): Record<string, string> {
+  return { 'Content-Type': JSON_TYPE, 'X-Content-Type-Options': 'nosniff' };
 }
 
 function send(res: http.ServerResponse, status: number, body: Buffer, type: string, headers: Headers): void {

@@ -7,6 +7,11 @@
  *   const mount = mountExpress(app, server, service);
  *
  * Requests whose path is not ours fall through to the next middleware; after `dispose()` all do.
+ *
+ * Body parsers may come before or after: msghub reads the body itself when nothing has, and otherwise takes
+ * what `express.json()`, `express.text()` or `express.raw()` kept in `req.body`, under the same limits (see
+ * http/body.ts). A body another middleware consumed without keeping it (or parsed as a form) is refused with
+ * 400 MH_ERR_HTTP_BODY, never waited on. Mounting before the parsers saves parsing our bodies twice.
  */
 import type http from 'node:http';
 import type { MessageService } from '../service.js';

@@ -5,7 +5,8 @@
  *   await app.register(msghubFastify, { service });
  *
  * Our paths are answered in an `onRequest` hook (the reply is hijacked, so Fastify sends nothing else); other
- * paths continue to Fastify's routes. WebSocket upgrades are taken from `app.server`. On `app.close()` our
+ * paths continue to Fastify's routes. Fastify parses bodies only after `onRequest`, so its content-type
+ * parsers never see (or consume) the bodies of our paths: msghub reads them from the raw request. WebSocket upgrades are taken from `app.server`. On `app.close()` our
  * listener is removed and the service is closed only if `closeService` is true (default: the caller owns it).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -319,6 +319,14 @@ url:
       columns: {body: TEXT}
       prepare: hold.hold(msg.body)
       limits: {messages_per_second: 0, max_queued_messages: 3}
+  search:
+    pattern: /search
+    handler: MessageHandler
+    kwargs:
+      url: sqlite:///hard.db
+      table: search
+      columns: {body: TEXT}
+      max_filter_scans: 2
   static:
     pattern: /static/(.*)
     handler: FileHandler
@@ -506,6 +514,29 @@ describe('security: one-request crashes, forged keys, malformed text, the write 
       const r = await c.request({ body: '\ud83d\ude00 smile', cut: true });
       expect(r._error).toMatchObject({ code: 'MH_ERR_MSG_BAD_TEXT' });
       expect(dump()).toBe(before);
+    });
+  });
+
+  describe('live filter work', () => {
+    it('refuses a subscription past max_filter_scans with 4429 MH_ERR_FILTER_BUDGET, shares a live filter, and frees it on close', async () => {
+      const first = await connect('/search?body~=a&body~=b');
+      const same = await connect('/search?body~=a&body~=b');
+      const refused = await connect('/search?body~=c');
+      await refused.waitClose();
+      expect(refused.closeCode).toBe(4429);
+      expect(refused.frames[0]!._error).toMatchObject({ code: 'MH_ERR_FILTER_BUDGET' });
+      await first.close();
+      await same.close();
+      // Once the last subscriber of that filter has gone (when the server has seen the close), its budget is free.
+      const deadline = Date.now() + 5000;
+      let next = await connect('/search?body~=c');
+      for (;;) {
+        const reply = await next.request({ body: 'abc' }).catch(() => null);
+        if (reply || Date.now() > deadline) break;
+        await new Promise((r) => setImmediate(r));
+        next = await connect('/search?body~=c');
+      }
+      expect(next.closeCode).toBeNull();
     });
   });
 

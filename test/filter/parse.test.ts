@@ -24,10 +24,10 @@ describe('parseFilter', () => {
       ['topic=', { column: 'topic', op: 'notnull', values: [] }],
       ['topic!', { column: 'topic', op: 'null', values: [] }],
       ['topic!=', { column: 'topic', op: 'null', values: [] }],
-      ['length>=5', { column: 'length', op: 'gt', values: [5] }],
-      ['length>~=5', { column: 'length', op: 'ge', values: [5] }],
-      ['length<=5', { column: 'length', op: 'lt', values: [5] }],
-      ['length<~=5', { column: 'length', op: 'le', values: [5] }],
+      ['length>=5', { column: 'length', op: 'gt', values: [5], numeric: 'integer' }],
+      ['length>~=5', { column: 'length', op: 'ge', values: [5], numeric: 'integer' }],
+      ['length<=5', { column: 'length', op: 'lt', values: [5], numeric: 'integer' }],
+      ['length<~=5', { column: 'length', op: 'le', values: [5], numeric: 'integer' }],
       ['body~=ell', { column: 'body', op: 'contains', values: ['ell'] }],
       ['body!~=ell', { column: 'body', op: 'notcontains', values: ['ell'] }],
       ['body*=ELL', { column: 'body', op: 'icontains', values: ['ell'] }],
@@ -42,8 +42,8 @@ describe('parseFilter', () => {
 
     it('reduces repeated lower bounds to the least and upper bounds to the greatest (any of them)', () => {
       expect(parse('length>=7&length>=3&score<~=1.5&score<~=-2').where).toEqual([
-        { column: 'length', op: 'gt', values: [3] },
-        { column: 'score', op: 'le', values: [1.5] },
+        { column: 'length', op: 'gt', values: [3], numeric: 'integer' },
+        { column: 'score', op: 'le', values: [1.5], numeric: 'real' },
       ]);
     });
 
@@ -76,7 +76,7 @@ describe('parseFilter', () => {
 
     it('tries suffixes in Gramex order, so ">~" beats "~" when both name a column', () => {
       const columns = columnMap({ x: 'integer', 'x>': 'text' });
-      expect(parseFilter({ 'x>~': ['3'] }, columns).where).toEqual([{ column: 'x', op: 'ge', values: [3] }]);
+      expect(parseFilter({ 'x>~': ['3'] }, columns).where).toEqual([{ column: 'x', op: 'ge', values: [3], numeric: 'integer' }]);
     });
   });
 

@@ -134,6 +134,13 @@ describe('applyWhere SQL for PostgreSQL and MySQL', () => {
     expect(sql(pg, 'pg', 'score=0.5').sql).toBe('select * from "t" where ("score" IN (CAST($1 AS double precision)))');
   });
 
+  it('binds a real column\'s values as double precision on PostgreSQL, integral or not, however large', () => {
+    // As bigint, 1e308 failed in PostgreSQL (500 MH_ERR_INTERNAL): issue 14 item 15.
+    expect(sql(pg, 'pg', 'score>~=1e308')).toEqual({ sql: 'select * from "t" where ("score" >= CAST($1 AS double precision))', bindings: [1e308] });
+    expect(sql(pg, 'pg', 'score=2&score=1e19').sql).toBe('select * from "t" where ("score" IN (CAST($1 AS double precision), CAST($2 AS double precision)))');
+    expect(sql(pg, 'pg', 'length=2').sql).toBe('select * from "t" where ("length" IN (CAST($1 AS bigint)))');
+  });
+
   it('uses strpos and ASCII-only translate in PostgreSQL, with NULLs included by the negations', () => {
     expect(sql(pg, 'pg', 'body!*=A').sql).toBe(
       `select * from "t" where ("body" IS NULL OR NOT (strpos(translate("body", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), $1) > 0))`,
@@ -165,5 +172,21 @@ describe('hand-built conditions', () => {
     );
     expect(compilePredicate({ where: [where[0]], sort: [] })({ topic: 'a' })).toBe(false);
     expect(compilePredicate({ where: [where[1]], sort: [] })({ body: 'a' })).toBe(true);
+  });
+
+  it('binds a number by its value when the column kind is not given, and refuses an inexact one for an integer column', () => {
+    const pg = knex({ client: 'pg' });
+    const where = (values: number[], numeric?: 'integer' | 'real') => ({ where: [{ column: 'n', op: 'ge' as const, values, ...(numeric && { numeric }) }], sort: [] });
+    expect(applyWhere(pg('t'), where([5]), 'pg').toSQL().sql).toBe('select * from "t" where ("n" >= CAST(? AS bigint))');
+    expect(applyWhere(pg('t'), where([1e19]), 'pg').toSQL().sql).toBe('select * from "t" where ("n" >= CAST(? AS double precision))');
+    for (const client of ['pg', 'sqlite', 'mysql'] as const) {
+      let error: unknown;
+      try {
+        applyWhere(pg('t'), where([1e19], 'integer'), client);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({ code: 'MH_ERR_FILTER_VALUE', status: 400 });
+    }
   });
 });

@@ -34,7 +34,7 @@ describe('ws fast path', () => {
     const socket = new WsSocket(server, { maxBufferedBytes: 1 << 20 });
     const before = { ...wsWritePaths };
     for (let i = 0; i < 10; i++) socket.send(Payload.of({ n: i }, i + 1));
-    socket.sendText('{"history":true}', 0);
+    socket.sendText('{"history":true}');
     await new Promise<void>((resolve) => {
       const check = (): void => (received.length === 11 ? resolve() : void client.once('message', check));
       check();
