@@ -40,9 +40,15 @@ export class Connection implements Subscriber {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Live events at or below this `_seq` were in the replay (it read the database, which can be ahead of the events
+   * this process has delivered when other processes write): they are not sent twice.
+   */
+  private replayedUpTo = 0;
+
   deliver(payload: Payload, event: StoredEvent): void {
     if (this.buffer) this.buffer.push({ payload, seq: event.seq });
-    else this.emit(payload);
+    else if (event.seq === 0 || event.seq > this.replayedUpTo) this.emit(payload);
   }
 
   /** Sends an event frame (live or replayed). */
@@ -58,6 +64,7 @@ export class Connection implements Subscriber {
   goLive(replayedUpTo: number): void {
     const pending = this.buffer ?? [];
     this.buffer = null;
+    this.replayedUpTo = replayedUpTo;
     for (const { payload, seq } of pending) if (seq === 0 || seq > replayedUpTo) this.emit(payload);
   }
 

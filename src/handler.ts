@@ -13,9 +13,10 @@ import { Connection } from './connection.js';
 import { Durable } from './durable.js';
 import { AccessPolicy } from './policy.js';
 import { MhError, toMhError } from './errors.js';
-import { parseFilter, type Filter } from './filter/index.js';
+import { FilterBudget, parseFilter, type Filter } from './filter/index.js';
 import { sendEventsSince, sendHistory } from './replay.js';
 import { Hub } from './hub/hub.js';
+import type { BusEvent } from './bus/bus.js';
 import type { Logger } from './log.js';
 import type { ExprHandler } from './pipeline/defaults.js';
 import { andThen, isThenable, type MaybePromise } from './pipeline/maybe-async.js';
@@ -83,6 +84,14 @@ export class MessageHandler {
   private inflight = 0;
   private inflightBytes = 0;
   private inflightDone: (() => void) | null = null;
+  /**
+   * Where committed events (and direct messages) go: the service points it at the bus (`bus.publish` with this
+   * handler's table), which brings them back to `hub` through the table's feed. A handler on its own publishes
+   * straight to its hub.
+   */
+  publish: (events: BusEvent[]) => void = (events) => {
+    for (const e of events) this.hub.publish(e.event, e.frame);
+  };
   /** Called after each committed batch (e.g. to wake the alert worker). */
   onCommit: ((events: number) => void) | null = null;
   /** At-least-once delivery state (kwargs `durable: true`). */
@@ -95,6 +104,8 @@ export class MessageHandler {
    * one page's comment widget) share one frozen Filter instead of ~500 bytes each, and skip parsing it.
    */
   private readonly filters = new Map<string, Filter>();
+  /** Substring tests per event over this handler's distinct live filters (`max_filter_scans`). */
+  private readonly filterBudget: FilterBudget;
 
   constructor(
     readonly config: MessageHandlerConfig,
@@ -106,6 +117,7 @@ export class MessageHandler {
     this.run = createPipeline(config, log);
     this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
     this.policy = new AccessPolicy(config.limits);
+    this.filterBudget = new FilterBudget(config.maxFilterScans);
     // The event record is bounded by age and count (kwargs `retention`); resume beyond it falls back to history.
     // Not once closing: a service closed in the turn it started would otherwise prune a closed store.
     const prune = (): void => {
@@ -135,11 +147,22 @@ export class MessageHandler {
       socket.close(e.closeCode && e.closeCode >= 4000 ? e.closeCode : 4400, e.message);
       return null;
     }
+    // Live filters cost CPU on every event: a handler's distinct ones are bounded together (max_filter_scans).
+    const admitted = this.filterBudget.admit(sub.filter);
+    if (admitted instanceof MhError) {
+      socket.send(Payload.of({ _error: admitted.toJSON() }));
+      socket.close(admitted.closeCode ?? 4400, admitted.message);
+      return null;
+    }
     const conn = new Connection(socket, sub.scope, this.log);
     conn.filter = sub.filter;
     conn.rate = this.policy.rateGuard();
     this.connections.add(conn);
-    conn.unsubscribe = this.hub.subscribe(conn);
+    const unsubscribe = this.hub.subscribe(conn);
+    conn.unsubscribe = () => {
+      unsubscribe();
+      admitted();
+    };
     this.policy.expireAt(conn, info.expiresAt ?? null);
     try {
       await this.replay(conn, info);
@@ -183,7 +206,9 @@ export class MessageHandler {
     let filter = this.filters.get(key);
     if (!filter) {
       // A bad filter throws here and is not kept: each such request gets its own error.
-      filter = deepFreeze(parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs }));
+      filter = deepFreeze(
+        parseFilter(args, this.config.columns, { reserved: RESERVED_ARGS, maxConditions: this.config.maxFilterArgs, maxNeedle: this.config.maxFilterNeedle }),
+      );
       if (this.filters.size >= FILTER_CACHE) this.filters.clear();
       this.filters.set(key, filter);
     }
@@ -210,7 +235,7 @@ export class MessageHandler {
       // Older than the event record keeps (or from another database): say so, then send history.
       conn.socket.send(Payload.of({ _reset: { since, oldest: r.oldest, seq: r.snapshot } }));
     }
-    const snapshot = this.config.historyLimit > 0 ? await sendHistory(conn.socket, this.store, conn.filter, this.config.historyLimit) : this.store.lastSeq;
+    const snapshot = this.config.historyLimit > 0 ? await sendHistory(conn.socket, this.store, conn.filter, this.config.historyLimit) : await this.store.committedSeq();
     conn.goLive(snapshot);
   }
 
@@ -324,7 +349,7 @@ export class MessageHandler {
           const row: Row = {};
           for (const c of this.columnNames) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
           row.id = req.id;
-          this.hub.publish({ seq: 0, method, id: req.id, before: null, after: row, changed: [] }, frame);
+          this.publish([{ entry: this.name, event: { seq: 0, method, id: req.id, before: null, after: row, changed: [] }, frame }]);
           if (ref !== undefined) conn.socket.send(Payload.of({ _ack: null, _ref: ref, id: req.id }));
         });
       } catch (err) {
@@ -420,18 +445,25 @@ export class MessageHandler {
           const e = err instanceof MhError ? err : new MhError('MH_ERR_STORE_FAILED', ['the write failed'], { cause: err });
           results = batch.map(() => ({ ok: false, error: e }));
         }
-        let committed = 0;
+        // Everything committed goes to the bus as one batch, in commit order (the local bus hands it to the hub
+        // in this same turn); then each sender hears its acknowledgement or its error.
+        const events: BusEvent[] = [];
+        for (let i = 0; i < batch.length; i++) {
+          const r = results[i]!;
+          if (!r.ok) continue;
+          const frame = batch[i]!.prepared.frame;
+          // A POST's frame carries the whole new row (column defaults included), like its history row will.
+          if (r.event.method === 'POST') for (const c of this.columnNames) if (!(c in frame)) frame[c] = r.event.after![c];
+          frame._seq = r.event.seq;
+          // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail.
+          events.push({ entry: this.name, event: r.event, frame });
+        }
+        if (events.length) this.publish(events);
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           const r = results[i]!;
           const frame = p.prepared.frame;
           if (r.ok) {
-            committed++;
-            // A POST's frame carries the whole new row (column defaults included), like its history row will.
-            if (r.event.method === 'POST') for (const c of this.columnNames) if (!(c in frame)) frame[c] = r.event.after![c];
-            frame._seq = r.event.seq;
-            // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail here.
-            this.hub.publish(r.event, frame);
             if (p.ref !== undefined && p.conn) p.conn.sendAck(r.event.seq, p.ref, r.event.id);
           } else if (p.conn) {
             // Not logged here: the store logged the driver's detail, once per kind a minute (store/fault-log).
@@ -440,7 +472,7 @@ export class MessageHandler {
           this.settle(p.bytes);
           p.done?.(r, frame);
         }
-        if (committed) this.onCommit?.(committed);
+        if (events.length) this.onCommit?.(events.length);
       }
     })().finally(() => {
       this.flushing = null;

@@ -13,3 +13,5 @@ export { MessageService, compileService, type ServiceOptions, type ConfigSource,
 export { mountHttp, createServer } from './mount/http.js';
 export { MhError, ConfigError, CloseCode, catalog, type MhErrorCode, type ConfigIssue } from './errors.js';
 export type { Method, Row, Args, User, Disposable, ColumnDef, ColumnKind } from './types.js';
+export type { Bus, BusBatch, BusEvent } from './bus/bus.js';
+export { LocalBus } from './bus/local.js';

@@ -65,7 +65,8 @@ export type ResumeResult = { ok: true; snapshot: number } | { ok: false; oldest:
  * caller then says so and falls back to history.
  */
 export async function sendEventsSince(socket: Socket, store: Store, filter: Filter, since: number, onSent?: (payload: Payload) => void): Promise<ResumeResult> {
-  const snapshot = store.lastSeq;
+  // The database's committed sequence, not this process's: another process may have committed since.
+  const snapshot = await store.committedSeq();
   const oldest = await store.oldestSeq();
   if (since > snapshot || since < oldest - 1) return { ok: false, oldest, snapshot };
   const predicate = compilePredicate(filter);

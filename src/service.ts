@@ -21,6 +21,9 @@ import { loadConfig, loadConfigObject, type AppConfig, type LoadOptions, type Ur
 import { compileMessageHandler, type MessageHandlerConfig } from './config/message-handler.js';
 import { ConfigError, MhError, type ConfigIssue } from './errors.js';
 import { MessageHandler } from './handler.js';
+import type { Bus } from './bus/bus.js';
+import { TableFeed } from './bus/feed.js';
+import { LocalBus } from './bus/local.js';
 import { admit, refuseUpgrade, type GateOptions } from './gate.js';
 import { createAuthenticator, createSessions, parseAuthSection, type ConnectionCounter, type JwtAuthConfig } from './auth/index.js';
 import { serveMessageHttp } from './http/message-http.js';
@@ -48,6 +51,13 @@ export interface ServiceOptions {
   outbox?: Partial<OutboxOptions>;
   /** Interval between SSE keep-alive comments, ms. */
   sseKeepAliveMs?: number;
+  /**
+   * What carries committed events to the hubs (bus/bus.ts). Default: a new in-process LocalBus. A bus given here
+   * is not closed by `close()`: its owner closes it.
+   */
+  bus?: Bus;
+  /** With a bus that is not `reliable`: how often each table's feed asks the store for commits it missed (ms). */
+  busSyncMs?: number;
 }
 
 /** Where the configuration comes from: a YAML file path, or an object (with the folder `$YAMLPATH` means). */
@@ -134,6 +144,9 @@ export class MessageService {
   private readonly mounted = new Map<string, MountedHandler>();
   private readonly files = new Map<string, HttpHandler>();
   private readonly stores: Store[] = [];
+  /** The bus, and each table's feed in front of its hubs (by store key). */
+  private readonly bus: Bus;
+  private readonly feeds: { feed: TableFeed; unsubscribe: () => void; timer: NodeJS.Timeout | null }[] = [];
   private readonly workers: OutboxWorker[] = [];
   private readonly mailers: Mailer[] = [];
   private closed: Promise<void> | null = null;
@@ -151,6 +164,7 @@ export class MessageService {
       authenticator: auth?.jwt ? createAuthenticator(auth) : null,
       sessions: auth?.session ? createSessions(auth.session) : null,
     };
+    this.bus = options.bus ?? new LocalBus();
     this.listen = {
       port: compiled.app.listen.port ?? SERVER_DEFAULTS.port,
       host: compiled.app.listen.host ?? SERVER_DEFAULTS.host,
@@ -174,22 +188,27 @@ export class MessageService {
     const { app, messageHandlers, services } = this.compiled;
     for (const entry of app.urls) if (entry.handler === 'FileHandler') this.files.set(entry.name, createFileHandler(entry, app));
 
-    const stores = new Map<string, Store>();
+    const stores = new Map<string, { store: Store; feed: TableFeed }>();
     const outboxDbs = new Map<string, Store>();
     for (const { entry, config } of messageHandlers) {
       const key = `${config.db.key}#${config.table}`;
-      let store = stores.get(key);
-      if (!store) {
-        store = createStore(config.db, config.table, config.columns, config.indexes, this.log);
+      let table = stores.get(key);
+      if (!table) {
+        const store = createStore(config.db, config.table, config.columns, config.indexes, this.log);
         this.stores.push(store);
         try {
           await store.init();
         } catch (err) {
           throw new MhError('MH_ERR_STORE_FAILED', [`url.${entry.name}: ${(err as Error).message}`], { cause: err, path: `${entry.path}.kwargs.url` });
         }
-        stores.set(key, store);
+        table = { store, feed: this.openFeed(key, store) };
+        stores.set(key, table);
       }
+      const { store, feed } = table;
       const handler = new MessageHandler(config, store, this.log);
+      feed.attach(entry.name, handler.hub);
+      const bus = this.bus;
+      handler.publish = (events) => bus.publish({ table: key, events });
       handler.policy.verifier = this.gate.authenticator;
       const endpoint = new WsEndpoint(
         handler,
@@ -219,6 +238,21 @@ export class MessageService {
         }
       }
     }
+  }
+
+  /** The feed that brings a table's committed events from the bus to its hubs, in order, without gaps. */
+  private openFeed(key: string, store: Store): TableFeed {
+    const reliable = this.bus.reliable;
+    const feed = new TableFeed(key, store, this.log, { reliable }, store.lastSeq);
+    const unsubscribe = this.bus.subscribe(key, (batch) => feed.receive(batch));
+    let timer: NodeJS.Timeout | null = null;
+    if (!reliable) {
+      // A lost last batch leaves no later `_seq` to reveal it: ask the store now and then.
+      timer = setInterval(() => void feed.sync().catch((err) => this.log('warn', `bus: catching up ${key} failed`, err)), this.options.busSyncMs ?? 1000);
+      timer.unref();
+    }
+    this.feeds.push({ feed, unsubscribe, timer });
+    return feed;
   }
 
   /** True if `pathname` belongs to one of this service's url entries. */
@@ -290,6 +324,12 @@ export class MessageService {
     this.closed ??= (async () => {
       await Promise.all([...this.mounted.values()].map(({ handler }) => handler.close(SERVER_DEFAULTS.shutdown_timeout_ms)));
       for (const { endpoint } of this.mounted.values()) endpoint.close();
+      for (const { feed, unsubscribe, timer } of this.feeds) {
+        if (timer) clearInterval(timer);
+        unsubscribe();
+        feed.close();
+      }
+      if (!this.options.bus) await this.bus.close();
       await Promise.all(this.workers.map((w) => w.stop()));
       await Promise.all(this.mailers.map((m) => m.close()));
       await Promise.all(this.stores.map((s) => s.close()));

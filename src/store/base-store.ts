@@ -118,6 +118,8 @@ export abstract class BaseStore implements Store {
     return this.seq;
   }
 
+  abstract committedSeq(): Promise<number>;
+
   knex(): Knex {
     return this.builder;
   }

@@ -11,7 +11,7 @@ import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from 
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { classifyDriverError } from './driver-errors.js';
-import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
+import { CURSORS_TABLE, EVENTS_TABLE, SEQ_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createSeqTable, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 export class KnexStore extends BaseStore {
@@ -36,6 +36,7 @@ export class KnexStore extends BaseStore {
     for (const [name, create] of [
       [EVENTS_TABLE, createEventsTable],
       [CURSORS_TABLE, createCursorsTable],
+      [SEQ_TABLE, createSeqTable],
     ] as const) {
       if (await k.schema.hasTable(name)) continue;
       try {
@@ -44,9 +45,23 @@ export class KnexStore extends BaseStore {
         if (!(await k.schema.hasTable(name))) throw err;
       }
     }
+    // The table's sequence row: created from what the table and its record hold (a table from before the row
+    // existed), and never moved backwards (another process may have started first, or be writing now).
     const maxEvent = await k(EVENTS_TABLE).where('tbl', this.table).max({ m: 'seq' }).first();
     const maxRow = await k(this.table).max({ m: SEQ_COLUMN }).first();
-    this.seq = Math.max(Number(maxEvent?.m ?? 0), Number(maxRow?.m ?? 0));
+    const found = Math.max(Number(maxEvent?.m ?? 0), Number(maxRow?.m ?? 0));
+    await k(SEQ_TABLE)
+      .insert({ tbl: this.table, seq: found })
+      .onConflict('tbl')
+      .merge({ seq: k.raw(this.client === 'pg' ? `GREATEST(${SEQ_TABLE}.seq, EXCLUDED.seq)` : 'GREATEST(seq, VALUES(seq))') });
+    this.seq = await this.committedSeq();
+  }
+
+  async committedSeq(): Promise<number> {
+    const row = (await this.builder(SEQ_TABLE).where('tbl', this.table).first('seq')) as { seq: number | string } | undefined;
+    const seq = Number(row?.seq ?? 0);
+    if (seq > this.seq) this.seq = seq;
+    return seq;
   }
 
   private async hasIndex(name: string): Promise<boolean> {
@@ -69,7 +84,11 @@ export class KnexStore extends BaseStore {
     const results: WriteResult[] = [];
     try {
       await this.builder.transaction(async (trx) => {
-        let seq = start;
+        // The table's sequence row, locked until the commit: writers of this table (in any process) take turns
+        // here, so sequence numbers are assigned in commit order.
+        const row = (await trx(SEQ_TABLE).where('tbl', this.table).forUpdate().first('seq')) as { seq: number | string } | undefined;
+        const first = Number(row?.seq ?? 0);
+        let seq = first;
         for (const req of batch) {
           try {
             const event = await trx.transaction((sp) => this.applyOne(sp, req, seq + 1));
@@ -79,7 +98,8 @@ export class KnexStore extends BaseStore {
             results.push({ ok: false, error: err instanceof MhError ? err : await this.knexRefusal(err, req) });
           }
         }
-        this.seq = seq;
+        if (seq !== first) await trx(SEQ_TABLE).where('tbl', this.table).update({ seq });
+        this.seq = Math.max(this.seq, seq);
       });
       return results;
     } catch (err) {
@@ -157,11 +177,13 @@ export class KnexStore extends BaseStore {
 
   // (No pre-rendered rows here: `options.json` is a hint this store does not take.)
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
-    // One REPEATABLE READ transaction: the event-record maximum and every page come from the same snapshot.
+    // One REPEATABLE READ transaction: the sequence row and every page come from the same snapshot.
     return this.builder.transaction(
       async (trx) => {
-        const top = await trx(EVENTS_TABLE).where('tbl', this.table).max({ m: 'seq' }).first();
-        const snapshot = Number(top?.m ?? 0);
+        // The first read fixes the snapshot: the sequence row says which commits it holds.
+        const top = (await trx(SEQ_TABLE).where('tbl', this.table).first('seq')) as { seq: number | string } | undefined;
+        const snapshot = Number(top?.seq ?? 0);
+        if (snapshot > this.seq) this.seq = snapshot;
         const plan = this.historyPlan(filter, limit);
         for (let step = plan.next(); !step.done; ) {
           if (step.value.query) step = plan.next((await step.value.query.transacting(trx)) as Row[]);

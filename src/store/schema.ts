@@ -64,6 +64,20 @@ export function alterTable(knex: Knex, table: string, missing: ColumnDef[], addS
   });
 }
 
+/**
+ * The sequence of every message table in the database: one row per table, holding the last `_seq` committed.
+ * Every write transaction reads and advances its table's row (locking it on PostgreSQL and MySQL, under SQLite's
+ * write lock), so `_seq` is assigned in commit order by the database, whatever number of processes write.
+ */
+export const SEQ_TABLE = 'msghub_seq';
+
+export function createSeqTable(knex: Knex): Knex.SchemaBuilder {
+  return knex.schema.createTable(SEQ_TABLE, (t) => {
+    t.string('tbl', 128).notNullable().primary();
+    t.bigInteger('seq').notNullable();
+  });
+}
+
 /** The statements that create the event record. */
 export function createEventsTable(knex: Knex): Knex.SchemaBuilder {
   return knex.schema.createTable(EVENTS_TABLE, (t) => {

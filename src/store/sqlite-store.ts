@@ -21,7 +21,7 @@ import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
 import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
-import { CURSORS_TABLE, EVENTS_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createTable, indexName } from './schema.js';
+import { CURSORS_TABLE, EVENTS_TABLE, SEQ_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createSeqTable, createTable, indexName } from './schema.js';
 import type { ReplayOptions, Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Quotes an identifier for SQLite (names are validated at load; this is defence in depth). */
@@ -71,6 +71,15 @@ export class SqliteStore extends BaseStore {
   /** Per filter shape (SQL text): whether an index serves it. */
   private readonly indexedShapes = new Map<string, boolean>();
   private checkpointer: Checkpointer | null = null;
+  /**
+   * Other processes on the same file. SQLite's `data_version` changes for this connection exactly when another
+   * connection committed: while it stays put, `this.seq` and `this.rows` are the database's (one cheap pragma, no
+   * read of `msghub_seq`). When it moves, the sequence is read again and the row count is no longer known.
+   */
+  private dataVersion!: Database.Statement;
+  private readSeq!: Database.Statement;
+  private version = 0;
+  private rowsKnown = true;
   private txn!: Database.Transaction<(batch: readonly WriteRequest[]) => WriteResult[]>;
   private isolated!: Database.Transaction<(batch: readonly WriteRequest[]) => WriteResult[]>;
 
@@ -103,12 +112,21 @@ export class SqliteStore extends BaseStore {
         }
         if (!exists(EVENTS_TABLE)) run(createEventsTable(this.builder));
         if (!exists(CURSORS_TABLE)) run(createCursorsTable(this.builder));
+        if (!exists(SEQ_TABLE)) run(createSeqTable(this.builder));
+        // The table's sequence row: created from what the table and its record hold (a table from before the
+        // row existed), and never moved backwards (another process may have started first).
+        const maxEvent = this.db.prepare(`SELECT MAX(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
+        const maxRow = this.db.prepare(`SELECT MAX(${q(SEQ_COLUMN)}) AS m FROM ${q(this.table)}`).get() as { m: number | null };
+        this.db
+          .prepare(`INSERT INTO ${q(SEQ_TABLE)} (tbl, seq) VALUES (?, ?) ON CONFLICT (tbl) DO UPDATE SET seq = MAX(seq, excluded.seq)`)
+          .run(this.table, Math.max(Number(maxEvent.m ?? 0), Number(maxRow.m ?? 0)));
+        this.seq = Number(this.db.prepare(`SELECT seq FROM ${q(SEQ_TABLE)} WHERE tbl = ?`).pluck().get(this.table));
+        this.rows = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM ${q(this.table)}`).get() as { n: number }).n);
       })
       .immediate();
-    const maxEvent = this.db.prepare(`SELECT MAX(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
-    const maxRow = this.db.prepare(`SELECT MAX(${q(SEQ_COLUMN)}) AS m FROM ${q(this.table)}`).get() as { m: number | null };
-    this.seq = Math.max(Number(maxEvent.m ?? 0), Number(maxRow.m ?? 0));
-    this.rows = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM ${q(this.table)}`).get() as { n: number }).n);
+    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+    this.readSeq = this.db.prepare(`SELECT seq FROM ${q(SEQ_TABLE)} WHERE tbl = ?`).pluck();
+    this.version = this.dataVersion.get() as number;
     this.prepareWrites();
   }
 
@@ -207,11 +225,19 @@ export class SqliteStore extends BaseStore {
       return { ok: true, event };
     };
     const refused = (err: unknown, req: WriteRequest): WriteResult => ({ ok: false, error: this.refusal(err, req) });
+    // The sequence row, under the write lock (BEGIN IMMEDIATE): read at the start of every batch (a pragma when
+    // no other process wrote), written once at its end.
+    const writeSeq = this.db.prepare(`UPDATE ${q(SEQ_TABLE)} SET seq = ? WHERE tbl = ?`);
+    const begin = (): number => this.observe();
+    const end = (first: number): void => {
+      if (this.seq !== first) writeSeq.run(this.seq, this.table);
+    };
 
     // The usual batch: no savepoint per request (two statements fewer per message). A request that fails
     // after it started writing aborts the whole transaction, which `isolated` then redoes.
     this.txn = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
       batchTime = new Date().toISOString();
+      const first = begin();
       const results: WriteResult[] = [];
       for (let i = 0; i < batch.length; ) {
         const run = runs.find((r) => plainPosts(batch, i, r.n));
@@ -228,6 +254,7 @@ export class SqliteStore extends BaseStore {
           results.push(refused(err, req));
         }
       }
+      end(first);
       return results;
     });
 
@@ -236,6 +263,7 @@ export class SqliteStore extends BaseStore {
     const one = this.db.transaction(apply);
     this.isolated = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
       batchTime = new Date().toISOString();
+      const first = begin();
       const results: WriteResult[] = [];
       for (const req of batch) {
         try {
@@ -244,13 +272,38 @@ export class SqliteStore extends BaseStore {
           results.push(refused(err, req));
         }
       }
+      end(first);
       return results;
     });
+  }
+
+  /**
+   * Catches up with other processes' commits (see `dataVersion`): returns the committed sequence as this
+   * connection sees it now. Inside a transaction, that is the transaction's snapshot.
+   */
+  private observe(db: Database.Database = this.db): number {
+    if (db !== this.db) return Number((this.readerStatement(db, `SELECT seq FROM ${q(SEQ_TABLE)} WHERE tbl = ?`).get(this.table) as { seq: number }).seq);
+    const v = this.dataVersion.get() as number;
+    if (v !== this.version) {
+      this.version = v;
+      const seq = Number(this.readSeq.get(this.table));
+      if (seq !== this.seq) this.rowsKnown = false;
+      if (seq > this.seq) this.seq = seq;
+    }
+    return this.seq;
+  }
+
+  async committedSeq(): Promise<number> {
+    return this.observe();
   }
 
   async write(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
     const start = this.seq;
     const rows = this.rows;
+    // A rolled-back batch may have caught up with other processes' commits: forget that it did, so the next
+    // batch reads the sequence row again instead of trusting a rolled-back `this.seq`.
+    const version = this.version;
+    const known = this.rowsKnown;
     try {
       let results: WriteResult[];
       try {
@@ -260,6 +313,8 @@ export class SqliteStore extends BaseStore {
         // Rolled back: nothing of the batch was committed. Redo it with a savepoint per request.
         this.seq = start;
         this.rows = rows;
+        this.version = version;
+        this.rowsKnown = known;
         results = this.isolated.immediate(batch);
       }
       this.checkpointer?.nudge();
@@ -268,32 +323,39 @@ export class SqliteStore extends BaseStore {
       // The whole transaction failed (disk full, I/O error): nothing was committed, no sequence was used.
       this.seq = start;
       this.rows = rows;
+      this.version = version;
+      this.rowsKnown = known;
       const error = this.batchFailure(err);
       return batch.map(() => ({ ok: false as const, error }));
     }
   }
 
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options: ReplayOptions = {}): Promise<number> {
-    // The snapshot is read synchronously with this.seq: no commit can fall between the two.
-    const snapshot = this.seq;
+    // What this process knows (a pragma: other processes' commits are read only when there are any).
+    const known = this.observe();
     // An empty table has no history: skip building and running the queries (every new connection pays them).
-    if (this.rows === 0) return snapshot;
+    if (this.rowsKnown && this.rows === 0) return known;
     // A filter no index can serve is tested row by row: scan in bounded spans, pausing between them.
     const spans = filter.where.length > 0 && !this.filterUsesIndex(filter);
     const jsonSql = options.json && !filter.columns ? (this.jsonSql ?? undefined) : undefined;
-    const hints = { totalRows: this.rows, spansUpTo: spans ? snapshot : undefined, jsonSql };
-    const small = Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE && !(spans && this.rows > SPAN);
+    const small = this.rowsKnown && Math.min(this.historyCount(filter, limit), this.rows) <= PAGE_SIZE && !(spans && this.rows > SPAN);
     if (small || this.target.filename === ':memory:') {
-      // One cheap page (or an in-memory database, which other connections cannot see): read it all in this turn.
+      // One cheap page (or an in-memory database, which other connections cannot see): read it all in this turn,
+      // in one read transaction, so another process's commit cannot fall between the snapshot and a query.
       const pages: Row[][] = [];
-      const plan = this.historyPlan(filter, limit, hints);
-      for (let step = plan.next(); !step.done; ) {
-        if (step.value.query) step = plan.next(this.all(this.db, step.value.query));
-        else {
-          if (step.value.page) pages.push(step.value.page);
-          step = plan.next();
+      const snapshot = this.readOnWriter(() => {
+        const seq = this.observe();
+        if (!this.rowsKnown) this.recount(this.db);
+        const plan = this.historyPlan(filter, limit, { totalRows: this.rows, spansUpTo: spans ? seq : undefined, jsonSql });
+        for (let step = plan.next(); !step.done; ) {
+          if (step.value.query) step = plan.next(this.all(this.db, step.value.query));
+          else {
+            if (step.value.page) pages.push(step.value.page);
+            step = plan.next();
+          }
         }
-      }
+        return seq;
+      });
       for (const rows of pages) await onPage(rows);
       return snapshot;
     }
@@ -308,7 +370,13 @@ export class SqliteStore extends BaseStore {
     // rows/s did not gain reliably: a reader that starts after a commit was measured no slower than a warm one.)
     const reader = this.readers.pop() ?? new Database(this.target.filename!, { readonly: true });
     reader.exec('BEGIN');
+    let snapshot: number;
     try {
+      // The first read fixes the reader's snapshot: its sequence row says which commits it holds.
+      snapshot = this.observe(reader);
+      // The row count this process keeps is the snapshot's only if no other commit came in between.
+      const totalRows = this.rowsKnown && snapshot === this.seq ? this.rows : undefined;
+      const hints = { totalRows, spansUpTo: spans ? snapshot : undefined, jsonSql };
       const plan = this.historyPlan(filter, limit, hints);
       for (let step = plan.next(); !step.done; ) {
         if (step.value.query) step = plan.next(this.all(reader, step.value.query));
@@ -408,15 +476,32 @@ export class SqliteStore extends BaseStore {
 
   private all(db: Database.Database, qb: Knex.QueryBuilder): Row[] {
     const { sql, bindings } = qb.toSQL().toNative();
-    let stmt: Database.Statement;
-    if (db === this.db) stmt = this.prepare(sql);
-    else {
-      let cache = this.readerStmts.get(db);
-      if (!cache) this.readerStmts.set(db, (cache = new Map()));
-      stmt = cache.get(sql) ?? db.prepare(sql);
+    const stmt = db === this.db ? this.prepare(sql) : this.readerStatement(db, sql);
+    return stmt.all(...(bindings as unknown[]).map(sqliteValue)) as Row[];
+  }
+
+  /** A prepared statement of a read-only connection (replays reuse a few shapes of query). */
+  private readerStatement(db: Database.Database, sql: string): Database.Statement {
+    let cache = this.readerStmts.get(db);
+    if (!cache) this.readerStmts.set(db, (cache = new Map()));
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
       if (cache.size < 100) cache.set(sql, stmt);
     }
-    return stmt.all(...(bindings as unknown[]).map(sqliteValue)) as Row[];
+    return stmt;
+  }
+
+  /** Runs `fn` in a read transaction on the writer connection (one snapshot for all its statements). */
+  private readOnWriter<T>(fn: () => T): T {
+    return (this.readTxn ??= this.db.transaction((f: () => unknown) => f()))(fn) as T;
+  }
+  private readTxn: Database.Transaction<(f: () => unknown) => unknown> | null = null;
+
+  /** Counts the table's rows again (another process changed it). */
+  private recount(db: Database.Database): void {
+    this.rows = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${q(this.table)}`).get() as { n: number }).n);
+    this.rowsKnown = true;
   }
 
   private prepare(sql: string): Database.Statement {

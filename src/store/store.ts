@@ -2,11 +2,13 @@
  * @module store/store
  * The Store contract: one SQL table of messages plus its event record.
  *
- * Ordering contract (the hub, replay and resume rely on it):
+ * Ordering contract (the hub, the bus feed, replay and resume rely on it):
  * - `write()` calls are serialized (by the store itself); within one call the requests are applied in array
  *   order, in ONE transaction, and each applied request gets the next sequence number. Sequence numbers are
- *   assigned in commit order, are gapless per table and never reused, so subscribers that see events in `seq`
- *   order see the commit order.
+ *   assigned by the database, inside the write transaction, from the table's row in `msghub_seq` (locked until
+ *   the commit: SQLite's write lock, a row lock on PostgreSQL and MySQL). So they are in commit order, gapless per
+ *   table and never reused, across any number of processes writing to the same database: when `_seq` n+2 is
+ *   committed, n+1 is committed and readable. Subscribers that see events in `seq` order see the commit order.
  * - A request that fails (not found, forbidden, constraint) leaves nothing behind (it runs in its own savepoint)
  *   and does not consume a sequence number; the others in the batch still commit.
  * - A row's `_seq` is the sequence number of the last event that wrote it (its POST or latest PUT). History is
@@ -69,8 +71,13 @@ export interface Store {
   readonly table: string;
   /** Declared + built-in columns in table order (without `_seq`). */
   readonly columns: ReadonlyMap<string, ColumnDef>;
-  /** Highest sequence number committed so far. */
+  /**
+   * Highest sequence number this process knows to be committed (its own commits, and others' it has read): no
+   * query. The database may be ahead when other processes write; `committedSeq()` asks it.
+   */
   readonly lastSeq: number;
+  /** The highest sequence number committed to this table by any process, read from the database. */
+  committedSeq(): Promise<number>;
   /** Creates the table (or adds missing columns, keeping rows) and the event record. Idempotent. */
   init(): Promise<void>;
   /** Applies the requests in one transaction. See the ordering contract above. */
@@ -78,7 +85,8 @@ export interface Store {
   /**
    * Streams the rows matching the filter (with `_seq`), at most `limit`, oldest first (or in `_sort` order), in
    * pages, from one consistent snapshot; awaits `onPage` between pages so a big replay never blocks the event
-   * loop. Resolves with the sequence number the snapshot reflects.
+   * loop. Resolves with the sequence number the snapshot reflects (read from `msghub_seq` in the same snapshot,
+   * so other processes' commits are counted exactly when their rows are in it).
    */
   replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options?: ReplayOptions): Promise<number>;
   /** All of `replay` at once (HTTP reads, tests). */
