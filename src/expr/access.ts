@@ -10,7 +10,7 @@
  *   objects with an unusual prototype are defined, not assigned.
  */
 
-import { chargeItems, checkArray, type Ctx } from './context.js';
+import { chargeChars, chargeItems, checkArray, type Ctx } from './context.js';
 import { forbidden, runtime } from './fail.js';
 import { checkKey, describe, FORBIDDEN_KEYS, isIndexString, readOwn } from './own.js';
 import { toStr } from './values.js';
@@ -22,6 +22,7 @@ const SNAPSHOTS = new WeakSet<object>();
 export function toKey(cx: Ctx, k: unknown): string | number {
   if (typeof k === 'number') return Number.isInteger(k) && k >= 0 ? k : String(k);
   const key = typeof k === 'string' ? k : toStr(cx, k);
+  chargeChars(cx, key.length); // a property lookup hashes the whole key
   checkKey(cx, key);
   return key;
 }

@@ -26,7 +26,7 @@ import { safe, unshort } from './lift.js';
 import { callMethod, METHOD_NAMES, MUTATING_NAMES } from './methods.js';
 import { describe, readOwn } from './own.js';
 import type { Node } from './parse.js';
-import { regexHazard } from './regex.js';
+import { admitRegex } from './regex.js';
 
 /**
  * How call arguments are compiled. `helper-raw`: a helper that only reads, so read-only values go in uncopied;
@@ -235,10 +235,13 @@ function isRegexLiteral(n: Node): boolean {
   return n.type === 'Literal' && n.value instanceof RegExp;
 }
 
-/** A regex literal, checked for catastrophic backtracking. One RegExp per call site, reset before each use. */
+/**
+ * A regex literal, checked for catastrophic backtracking and classed by cost (regex-plan.ts). One RegExp per
+ * call site, reset before each use.
+ */
 function regexLiteral(n: Node, lex: Lex): C {
   const re = n.value as RegExp;
-  const hazard = regexHazard(re.source, re.flags);
+  const hazard = admitRegex(re);
   if (hazard !== null) return forbidden(lex.path, `the regular expression ${String(n.raw)}: ${hazard}`);
   return node((cx) => {
     step(cx);

@@ -8,8 +8,9 @@
 import { assignOwn, toKey } from './access.js';
 import { expand } from './compile-call.js';
 import { compileNode, compileValue, identifier } from './compile.js';
-import { checkArray, checkString, type Ctx } from './context.js';
+import { chargeChars, checkArray, checkString, type Ctx } from './context.js';
 import { forbidden } from './fail.js';
+import { WEIGHT_BUILD } from './limits.js';
 import { node, type C, type Lex } from './lex.js';
 import { liftN, safe } from './lift.js';
 import { checkKeyStatic } from './own.js';
@@ -78,7 +79,7 @@ function build(cx: Ctx, entries: readonly Entry[], vals: readonly unknown[]): Re
   return out;
 }
 
-/** `` `text ${expr} text` ``: values converted by the sandbox, the length checked as it grows. */
+/** `` `text ${expr} text` ``: values converted by the sandbox, the length checked and charged as it grows. */
 export function compileTemplate(n: Node, lex: Lex): C {
   const quasis = (n.quasis as Node[]).map((q) => (q.value as { cooked: string }).cooked);
   const cs = (n.expressions as Node[]).map((e) => compileNode(e, lex)); // converted to strings: no copy needed
@@ -87,7 +88,9 @@ export function compileTemplate(n: Node, lex: Lex): C {
     for (let i = 0; i < vals.length; i++) {
       const piece = toStr(cx, vals[i]);
       const next = quasis[i + 1] ?? '';
-      checkString(cx, s.length + piece.length + next.length);
+      const length = s.length + piece.length + next.length;
+      checkString(cx, length);
+      chargeChars(cx, length * WEIGHT_BUILD); // each piece re-reads the prefix: the same as a chain of `+`
       s += piece + next;
     }
     return s;

@@ -6,7 +6,7 @@
  */
 
 import { budget } from './fail.js';
-import type { ExprLimits } from './limits.js';
+import { CHARS_PER_STEP, type ExprLimits } from './limits.js';
 
 /** Parameters of the arrow functions being evaluated, innermost first via `up`. */
 export interface Frame {
@@ -41,9 +41,20 @@ export function step(cx: Ctx): void {
   if (++cx.steps > cx.limits.steps) overSteps(cx);
 }
 
-/** Charges the work of a built-in that reads or writes `chars` characters: one step per KiB. */
+/**
+ * Charges the work of a built-in that reads or writes `chars` characters: one step per `CHARS_PER_STEP` (256).
+ * Callers whose work per character is heavier pass `chars * weight` (see `WEIGHT_*` in limits.ts), so that one
+ * step stands for at most a few microseconds of work whatever the built-in, and the step budget bounds time.
+ * An integer shift and add: no allocation, cheap enough for every string operation.
+ */
 export function chargeChars(cx: Ctx, chars: number): void {
-  cx.steps += Math.floor(chars / 1024);
+  cx.steps += Math.floor(chars / CHARS_PER_STEP);
+  if (cx.steps > cx.limits.steps) overSteps(cx);
+}
+
+/** Charges `steps` steps at once (work estimated by the caller, e.g. a regex search). */
+export function chargeSteps(cx: Ctx, steps: number): void {
+  cx.steps += steps;
   if (cx.steps > cx.limits.steps) overSteps(cx);
 }
 

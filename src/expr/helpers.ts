@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { MhError } from '../errors.js';
 import { ownKeys, toKey } from './access.js';
-import { chargeItems, checkArray, checkString, type Ctx } from './context.js';
+import { chargeChars, chargeItems, checkArray, checkString, type Ctx } from './context.js';
 import { runtime } from './fail.js';
 import { parseJson, stringifyJson } from './json.js';
 import { readOwn } from './own.js';
@@ -42,9 +42,19 @@ function reject(cx: Ctx, args: readonly unknown[]): never {
 }
 
 function base64url(cx: Ctx, args: readonly unknown[]): string {
-  const out = Buffer.from(toStr(cx, args[0]), 'utf8').toString('base64url');
+  const s = toStr(cx, args[0]);
+  // UTF-8 encoding then base64: up to 3 bytes per character and 4 characters per 3 bytes, charged up front.
+  chargeChars(cx, s.length * 4);
+  const out = Buffer.from(s, 'utf8').toString('base64url');
   checkString(cx, out.length);
   return out;
+}
+
+/** A string argument that a helper reads whole, charged by its length. */
+function scanned(cx: Ctx, v: unknown): string {
+  const s = toStr(cx, v);
+  chargeChars(cx, s.length);
+  return s;
 }
 
 /**
@@ -59,8 +69,8 @@ export const HELPER_FUNCTIONS: ReadonlyMap<string, Helper> = new Map<string, Hel
   ['String', reads((cx, a) => (a.length === 0 ? '' : toStr(cx, a[0])))],
   ['Number', reads((cx, a) => (a.length === 0 ? 0 : toNum(cx, a[0])))],
   ['Boolean', reads((_cx, a) => Boolean(a[0]))],
-  ['parseInt', reads((cx, a) => parseInt(toStr(cx, a[0]), a[1] === undefined ? undefined : toNum(cx, a[1])))],
-  ['parseFloat', reads((cx, a) => parseFloat(toStr(cx, a[0])))],
+  ['parseInt', reads((cx, a) => parseInt(scanned(cx, a[0]), a[1] === undefined ? undefined : toNum(cx, a[1])))],
+  ['parseFloat', reads((cx, a) => parseFloat(scanned(cx, a[0])))],
   ['isNaN', reads((cx, a) => Number.isNaN(toNum(cx, a[0])))],
   ['isFinite', reads((cx, a) => Number.isFinite(toNum(cx, a[0])))],
 ]);

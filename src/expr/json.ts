@@ -8,11 +8,12 @@
 
 import { chargeChars, chargeItems, checkArray, checkString, type Ctx } from './context.js';
 import { forbidden, runtime } from './fail.js';
+import { WEIGHT_BUILD, WEIGHT_JSON } from './limits.js';
 import { FORBIDDEN_KEYS, readOwn } from './own.js';
 
 /** `JSON.parse(text)` with sandbox checks; the result is fresh, writable plain data. */
 export function parseJson(cx: Ctx, text: string): unknown {
-  chargeChars(cx, text.length);
+  chargeChars(cx, text.length * WEIGHT_JSON);
   try {
     return JSON.parse(text, function (this: unknown, key: string, value: unknown) {
       if (FORBIDDEN_KEYS.has(key)) forbidden(cx.path, `the member "${key}" in JSON.parse input`);
@@ -35,11 +36,17 @@ export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string |
   const out: string[] = [];
   const stack = new Set<object>();
   let total = 0;
+  let charged = 0;
 
-  // Output is collected in pieces and joined once; the running total stops it at the limit mid-way.
+  // Output is collected in pieces and joined once; the running total stops it at the limit mid-way, and is
+  // charged every 4 KiB so that the budget stops it mid-way too.
   const emit = (s: string): void => {
     total += s.length;
     checkString(cx, total);
+    if (total - charged >= 4096) {
+      chargeChars(cx, (total - charged) * WEIGHT_BUILD);
+      charged = total;
+    }
     out.push(s);
   };
 
@@ -47,6 +54,7 @@ export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string |
   const write = (v: unknown, pad: string): boolean => {
     switch (typeof v) {
       case 'string':
+        chargeChars(cx, v.length); // escaping reads it whole, before emit sees the result
         emit(JSON.stringify(v));
         return true;
       case 'number':
@@ -105,6 +113,6 @@ export function stringifyJson(cx: Ctx, value: unknown, space: unknown): string |
   };
 
   if (!write(value, '')) return undefined;
-  chargeChars(cx, total);
+  chargeChars(cx, (total - charged) * WEIGHT_BUILD);
   return out.join('');
 }

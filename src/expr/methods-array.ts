@@ -6,7 +6,7 @@
  */
 
 import { Callback, invoke } from './callback.js';
-import { chargeItems, checkArray, type Ctx } from './context.js';
+import { chargeChars, chargeItems, checkArray, type Ctx } from './context.js';
 import { runtime } from './fail.js';
 import type { Method } from './methods.js';
 import { readOwn } from './own.js';
@@ -81,14 +81,23 @@ function reduce(cx: Ctx, arr: Arr, a: Args): unknown {
 }
 
 /**
+ * Characters a strict comparison of `x` with `v` reads: a string against a string of the same length is
+ * compared character by character; anything else is decided at once.
+ */
+function compared(x: unknown, v: unknown): number {
+  return typeof x === 'string' && typeof v === 'string' && v.length === x.length ? x.length : 0;
+}
+
+/**
  * `indexOf` (strict equality) and `includes` (SameValueZero: NaN finds NaN), written out rather than native so
- * that elements are read as own data and the scan is charged.
+ * that elements are read as own data and the scan is charged, string comparisons by their length.
  */
 function indexOf(cx: Ctx, arr: Arr, x: unknown, from: number, zero: boolean): number {
   const len = arr.length;
   chargeItems(cx, len);
   for (let i = rel(from, len); i < len; i++) {
     const v = el(cx, arr, i);
+    chargeChars(cx, compared(x, v));
     if (v === x || (zero && Number.isNaN(x) && Number.isNaN(v))) return i;
   }
   return -1;
@@ -98,7 +107,11 @@ function lastIndexOf(cx: Ctx, arr: Arr, a: Args): number {
   const len = arr.length;
   chargeItems(cx, len);
   const from = int(cx, a[1], len - 1);
-  for (let i = from < 0 ? len + from : Math.min(from, len - 1); i >= 0; i--) if (el(cx, arr, i) === a[0]) return i;
+  for (let i = from < 0 ? len + from : Math.min(from, len - 1); i >= 0; i--) {
+    const v = el(cx, arr, i);
+    chargeChars(cx, compared(a[0], v));
+    if (v === a[0]) return i;
+  }
   return -1;
 }
 
@@ -146,14 +159,21 @@ function sort(cx: Ctx, arr: Arr, a: Args): Arr {
     });
   }
   const len = arr.length;
-  chargeItems(cx, len * Math.max(1, Math.ceil(Math.log2(len + 1))));
+  const rounds = Math.max(1, Math.ceil(Math.log2(len + 1)));
+  chargeItems(cx, len * rounds);
   const keyed: [string, unknown][] = [];
   let undef = 0;
+  let chars = 0;
   for (let i = 0; i < len; i++) {
     const v = el(cx, arr, i);
     if (v === undefined) undef++;
-    else keyed.push([toStr(cx, v), v]);
+    else {
+      const k = toStr(cx, v);
+      chars += k.length;
+      keyed.push([k, v]);
+    }
   }
+  chargeChars(cx, chars * rounds); // each key takes part in about log2(n) comparisons
   keyed.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   keyed.forEach(([, v], i) => (arr[i] = v));
   for (let i = keyed.length; i < keyed.length + undef; i++) arr[i] = undefined;

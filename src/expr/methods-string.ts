@@ -3,11 +3,13 @@
  * Allowlisted string methods. Arguments are converted by the sandbox (`toStr`/`toNum`) before any native call,
  * so no object's `toString` runs. Methods that can grow a string check the size before building it
  * (`repeat`, `padStart`, `padEnd`, `concat`, `replace`); the rest produce at most a few times their input and
- * are checked after.
+ * are checked after. Every method that scans or builds a string charges the characters involved (see
+ * `chargeChars`): the step budget counts work, so a million-character `indexOf` is not one step.
  */
 
 import { chargeChars, checkString, type Ctx } from './context.js';
 import { forbidden } from './fail.js';
+import { WEIGHT_BUILD, WEIGHT_CASE, WEIGHT_SEARCH } from './limits.js';
 import type { Method } from './methods.js';
 import { regexMatch, regexSearch, replaceString, splitString } from './regex.js';
 import { toNum, toStr } from './values.js';
@@ -29,35 +31,78 @@ function pattern(cx: Ctx, v: unknown): RegExp | string {
   return v instanceof RegExp ? v : toStr(cx, v);
 }
 
-/** Checks the size of a string a method produced and charges for it. */
-function made(cx: Ctx, s: string): string {
-  checkString(cx, s.length);
-  chargeChars(cx, s.length);
-  return s;
+/**
+ * Charges the work of building a string of `length` characters, before it is built: size and steps are both
+ * known from the arguments, so an over-budget call never runs.
+ */
+function building(cx: Ctx, length: number, weight: number = WEIGHT_BUILD): void {
+  checkString(cx, length);
+  chargeChars(cx, length * weight);
 }
 
 function pad(cx: Ctx, s: string, a: Args, start: boolean): string {
   const length = toNum(cx, a[0]);
-  if (length > s.length) checkString(cx, length);
   const fill = a[1] === undefined ? ' ' : toStr(cx, a[1]);
-  return made(cx, start ? s.padStart(length, fill) : s.padEnd(length, fill));
+  if (length > s.length && fill.length > 0) building(cx, length);
+  return start ? s.padStart(length, fill) : s.padEnd(length, fill);
 }
 
 function repeat(cx: Ctx, s: string, a: Args): string {
   const count = toNum(cx, a[0]);
-  if (s.length > 0 && count > 0) checkString(cx, s.length * count);
-  return made(cx, s.repeat(count));
+  if (s.length > 0 && count > 0) building(cx, s.length * count);
+  return s.repeat(count);
 }
 
 function concat(cx: Ctx, s: string, a: Args): string {
   const parts = a.map((x) => toStr(cx, x));
-  checkString(cx, parts.reduce((n, p) => n + p.length, s.length));
-  return made(cx, s.concat(...parts));
+  building(cx, parts.reduce((n, p) => n + p.length, s.length));
+  return s.concat(...parts);
 }
 
 /**
- * String methods by name. `trim`, `slice` and the search methods produce at most their input and need no check;
- * `toUpperCase`/`toLowerCase` can grow a string a little (ß → SS) and are checked after.
+ * `toUpperCase`/`toLowerCase`: charged by the input before the work (non-ASCII case mapping is the slowest
+ * string work there is), and measured after, since a few characters grow (ß → SS).
+ */
+function caseMap(cx: Ctx, s: string, upper: boolean): string {
+  chargeChars(cx, s.length * WEIGHT_CASE);
+  const out = upper ? s.toUpperCase() : s.toLowerCase();
+  checkString(cx, out.length);
+  return out;
+}
+
+/** `indexOf`, `lastIndexOf`, `includes`: a search costs up to the receiver's and the needle's length. */
+function search(cx: Ctx, s: string, a: Args, kind: 0 | 1 | 2): number | boolean {
+  const needle = toStr(cx, a[0]);
+  const from = optNum(cx, a[1]);
+  chargeChars(cx, (s.length + needle.length) * WEIGHT_SEARCH);
+  return kind === 0 ? s.indexOf(needle, from) : kind === 1 ? s.lastIndexOf(needle, from) : s.includes(needle, from);
+}
+
+/** `startsWith`/`endsWith`: compare at most the needle's length. */
+function affix(cx: Ctx, s: string, a: Args, start: boolean): boolean {
+  const x = toStr(cx, a[0]);
+  const at = optNum(cx, a[1]);
+  chargeChars(cx, x.length);
+  return start ? s.startsWith(x, at) : s.endsWith(x, at);
+}
+
+/** `slice`/`substring`: charged by the length of the piece. */
+function piece(cx: Ctx, s: string, a: Args, sub: boolean): string {
+  const out = sub ? s.substring(toNum(cx, a[0]), optNum(cx, a[1])) : s.slice(optNum(cx, a[0]), optNum(cx, a[1]));
+  chargeChars(cx, out.length);
+  return out;
+}
+
+/** `trim`, `trimStart`, `trimEnd`: a string of spaces is read whole. */
+function trim(cx: Ctx, s: string, which: 0 | 1 | 2): string {
+  chargeChars(cx, s.length);
+  return which === 0 ? s.trim() : which === 1 ? s.trimStart() : s.trimEnd();
+}
+
+/**
+ * String methods by name. `trim`, `slice` and the search methods produce at most their input and need no size
+ * check; `toUpperCase`/`toLowerCase` can grow a string a little (ß → SS) and are checked after. `at`, `charAt`,
+ * `charCodeAt`, `codePointAt` and `toString` are constant-time and cost only their call's step.
  */
 export const STRING_METHODS: ReadonlyMap<string, Method> = new Map<string, Method>([
   ['at', { call: (cx, s: string, a) => s.at(toNum(cx, a[0])) }],
@@ -65,11 +110,11 @@ export const STRING_METHODS: ReadonlyMap<string, Method> = new Map<string, Metho
   ['charCodeAt', { call: (cx, s: string, a) => s.charCodeAt(toNum(cx, a[0])) }],
   ['codePointAt', { call: (cx, s: string, a) => s.codePointAt(toNum(cx, a[0])) }],
   ['concat', { call: concat }],
-  ['endsWith', { call: (cx, s: string, a) => s.endsWith(toStr(cx, a[0]), optNum(cx, a[1])) }],
-  ['startsWith', { call: (cx, s: string, a) => s.startsWith(toStr(cx, a[0]), optNum(cx, a[1])) }],
-  ['includes', { call: (cx, s: string, a) => s.includes(toStr(cx, a[0]), optNum(cx, a[1])) }],
-  ['indexOf', { call: (cx, s: string, a) => s.indexOf(toStr(cx, a[0]), optNum(cx, a[1])) }],
-  ['lastIndexOf', { call: (cx, s: string, a) => s.lastIndexOf(toStr(cx, a[0]), optNum(cx, a[1])) }],
+  ['endsWith', { call: (cx, s: string, a) => affix(cx, s, a, false) }],
+  ['startsWith', { call: (cx, s: string, a) => affix(cx, s, a, true) }],
+  ['includes', { call: (cx, s: string, a) => search(cx, s, a, 2) }],
+  ['indexOf', { call: (cx, s: string, a) => search(cx, s, a, 0) }],
+  ['lastIndexOf', { call: (cx, s: string, a) => search(cx, s, a, 1) }],
   ['match', { regex: true, call: (cx, s: string, a) => regexMatch(cx, needRegex(cx, 'match', a[0]), s) }],
   ['search', { regex: true, call: (cx, s: string, a) => regexSearch(cx, needRegex(cx, 'search', a[0]), s) }],
   ['padStart', { call: (cx, s: string, a) => pad(cx, s, a, true) }],
@@ -77,8 +122,8 @@ export const STRING_METHODS: ReadonlyMap<string, Method> = new Map<string, Metho
   ['repeat', { call: repeat }],
   ['replace', { regex: true, call: (cx, s: string, a) => replaceString(cx, s, pattern(cx, a[0]), toStr(cx, a[1]), false) }],
   ['replaceAll', { regex: true, call: (cx, s: string, a) => replaceString(cx, s, pattern(cx, a[0]), toStr(cx, a[1]), true) }],
-  ['slice', { call: (cx, s: string, a) => s.slice(optNum(cx, a[0]), optNum(cx, a[1])) }],
-  ['substring', { call: (cx, s: string, a) => s.substring(toNum(cx, a[0]), optNum(cx, a[1])) }],
+  ['slice', { call: (cx, s: string, a) => piece(cx, s, a, false) }],
+  ['substring', { call: (cx, s: string, a) => piece(cx, s, a, true) }],
   [
     'split',
     {
@@ -86,10 +131,10 @@ export const STRING_METHODS: ReadonlyMap<string, Method> = new Map<string, Metho
       call: (cx, s: string, a) => splitString(cx, s, a[0] === undefined ? undefined : pattern(cx, a[0]), optNum(cx, a[1])),
     },
   ],
-  ['toLowerCase', { call: (cx, s: string) => made(cx, s.toLowerCase()) }],
-  ['toUpperCase', { call: (cx, s: string) => made(cx, s.toUpperCase()) }],
+  ['toLowerCase', { call: (cx, s: string) => caseMap(cx, s, false) }],
+  ['toUpperCase', { call: (cx, s: string) => caseMap(cx, s, true) }],
   ['toString', { call: (_cx, s: string) => s }],
-  ['trim', { call: (_cx, s: string) => s.trim() }],
-  ['trimStart', { call: (_cx, s: string) => s.trimStart() }],
-  ['trimEnd', { call: (_cx, s: string) => s.trimEnd() }],
+  ['trim', { call: (cx, s: string) => trim(cx, s, 0) }],
+  ['trimStart', { call: (cx, s: string) => trim(cx, s, 1) }],
+  ['trimEnd', { call: (cx, s: string) => trim(cx, s, 2) }],
 ]);

@@ -2,10 +2,13 @@
  * @module expr/operators
  * Arithmetic, comparison, bitwise and unary operators. Operands are converted with the sandbox rules first
  * (`toPrim`), after which the native operator runs on primitives only, where JavaScript runs no user code.
- * `+` checks the length of a string result before it is built.
+ * `+` checks the length of a string result before it is built. Operators on strings charge their length
+ * (`chargeChars`): comparing or converting a megabyte is work, not one step. Numbers take the same path with
+ * one `typeof` test more.
  */
 
-import { checkString, type Ctx } from './context.js';
+import { chargeChars, checkString, type Ctx } from './context.js';
+import { WEIGHT_BUILD } from './limits.js';
 import { looseEquals, toPrim } from './values.js';
 
 /** A binary operator on evaluated operands. */
@@ -15,7 +18,18 @@ export type UnaryOp = (cx: Ctx, a: unknown) => unknown;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the native operators are applied to primitives of any kind */
 type P = any;
-const prim = (cx: Ctx, v: unknown): P => toPrim(cx, v);
+/** An operand as a primitive; a string operand is charged, since comparing or converting it reads it whole. */
+function prim(cx: Ctx, v: unknown): P {
+  const p = toPrim(cx, v);
+  if (typeof p === 'string') chargeChars(cx, p.length);
+  return p;
+}
+
+/** `===`: two strings of the same length are compared character by character. */
+function strictEquals(cx: Ctx, a: unknown, b: unknown): boolean {
+  if (typeof a === 'string' && typeof b === 'string' && a.length === b.length) chargeChars(cx, a.length);
+  return a === b;
+}
 
 /** `a + b`: string concatenation if either side converts to a string, numeric addition otherwise. */
 export function add(cx: Ctx, a: unknown, b: unknown): unknown {
@@ -26,6 +40,7 @@ export function add(cx: Ctx, a: unknown, b: unknown): unknown {
     const s = String(x);
     const t = String(y);
     checkString(cx, s.length + t.length);
+    chargeChars(cx, (s.length + t.length) * WEIGHT_BUILD); // V8 concatenates lazily; the copy comes on first read
     return s + t;
   }
   return x + y;
@@ -41,8 +56,8 @@ export const BINARY_OPS: ReadonlyMap<string, BinaryOp> = new Map<string, BinaryO
   ['**', (cx, a, b) => prim(cx, a) ** prim(cx, b)],
   ['==', (cx, a, b) => looseEquals(cx, a, b)],
   ['!=', (cx, a, b) => !looseEquals(cx, a, b)],
-  ['===', (_cx, a, b) => a === b],
-  ['!==', (_cx, a, b) => a !== b],
+  ['===', strictEquals],
+  ['!==', (cx, a, b) => !strictEquals(cx, a, b)],
   ['<', (cx, a, b) => prim(cx, a) < prim(cx, b)],
   ['>', (cx, a, b) => prim(cx, a) > prim(cx, b)],
   ['<=', (cx, a, b) => prim(cx, a) <= prim(cx, b)],

@@ -3,118 +3,58 @@
  * Regular expressions in the sandbox, and the ReDoS stance.
  *
  * Only regex literals written in the config exist (a string is never turned into a pattern, so message data
- * can never supply one). At compile time `regexHazard` refuses the patterns that backtrack exponentially: a
- * repeated group that itself contains a quantifier (`(a+)+`, `(\w*)*`, `(a|b?)+`), and a repeated alternation
- * whose branches can start with the same character (`(a|ab)*`, `(\w|_)+`). What remains can still be
- * polynomial (`/\s+$/` is quadratic on a long run of spaces), so every regex operation refuses input longer
- * than `REGEX_INPUT_LIMIT`. Global and sticky regexes are shared by every evaluation of one expression, so each
- * operation resets `lastIndex` before using one.
+ * can never supply one). At compile time `planRegex` (regex-plan.ts) refuses the patterns whose backtracking
+ * is exponential or worse than quadratic, and classes the rest as linear or quadratic. Every operation then
+ * charges the step budget for its worst case before it runs: linear patterns by input length times pattern
+ * width, quadratic ones by the square of the input length, so a hook's regex work is bounded in time. Inputs
+ * longer than `REGEX_INPUT_LIMIT` are refused outright. Global and sticky regexes are shared by every
+ * evaluation of one expression, so each operation resets `lastIndex` before using one.
  */
 
-import { chargeChars, checkArray, checkString, type Ctx } from './context.js';
+import { chargeChars, chargeItems, chargeSteps, checkArray, checkString, type Ctx } from './context.js';
 import { budget, runtime } from './fail.js';
-import { REGEX_INPUT_LIMIT } from './limits.js';
+import { CHARS_PER_STEP, MATCHES_PER_STEP, REGEX_INPUT_LIMIT, WEIGHT_SEARCH } from './limits.js';
+import { planRegex, type RegexPlan } from './regex-plan.js';
 
-/** What the scanner tracks for each open group of the pattern. */
-interface Group {
-  /** A quantifier occurs somewhere inside this group. */
-  quantified: boolean;
-  /** First character of each alternative, lower-cased for /i; null when it is not a plain literal. */
-  firsts: (string | null)[];
-  /** Whether the current alternative has seen its first atom yet. */
-  started: boolean;
-}
+/**
+ * Character pairs (start position × character rescanned) per step of a quadratic search. Measured: V8 rescans
+ * about one character per nanosecond (`/\s+$/` on 20 000 spaces takes 0.4 s), so one step is about 2 µs,
+ * like the other units, and the default budget stops a quadratic pattern at about 4 500 characters.
+ */
+export const PAIRS_PER_STEP = 2048;
 
-/** Why a pattern is refused, or null when it passes the cheap catastrophic-backtracking checks. */
+/** Plans of the regex literals compiled so far. A RegExp with no plan (none should exist) counts as quadratic. */
+const PLANS = new WeakMap<RegExp, RegexPlan>();
+const UNKNOWN: RegexPlan = { hazard: null, quadratic: true, weight: 1 };
+
+/** Why a pattern is refused at compile time, or null. */
 export function regexHazard(source: string, flags: string): string | null {
-  const fold = flags.includes('i');
-  const root: Group = { quantified: false, firsts: [], started: false };
-  const stack: Group[] = [root];
-  // What a following quantifier would apply to. A field, not a variable: the `atom` closure updates it.
-  const st: { last: Group | 'atom' | null } = { last: null };
-  const top = (): Group => stack[stack.length - 1]!;
-  const atom = (first: string | null): void => {
-    const g = top();
-    if (!g.started) {
-      g.firsts.push(first === null ? null : fold ? first.toLowerCase() : first);
-      g.started = true;
-    }
-    st.last = 'atom';
-  };
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i]!;
-    if (c === '\\') {
-      const next = source[i + 1] ?? '';
-      atom(/[A-Za-z0-9]/.test(next) ? null : next); // \d, \w, \1, \u…: a class or reference, not one literal
-      i++;
-    } else if (c === '[') {
-      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
-      atom(null);
-    } else if (c === '(') {
-      const g: Group = { quantified: false, firsts: [], started: false };
-      if (!top().started) atom(null);
-      stack.push(g);
-      st.last = null;
-      const m = /^\?(?::|=|!|<=|<!|<[^>]*>)/.exec(source.slice(i + 1, i + 40));
-      if (m) i += m[0].length;
-    } else if (c === ')') {
-      const g = stack.length > 1 ? stack.pop()! : root;
-      if (!g.started && g.firsts.length > 0) g.firsts.push(null); // `(a|)`: a trailing empty alternative
-      if (g.quantified) top().quantified = true;
-      st.last = g;
-    } else if (c === '|') {
-      const g = top();
-      if (!g.started) g.firsts.push(null); // an empty alternative matches the empty string
-      g.started = false;
-      st.last = null;
-    } else if (c === '*' || c === '+' || c === '?' || c === '{') {
-      const max = c === '*' || c === '+' ? Infinity : c === '?' ? 1 : braceMax(source, i);
-      if (max === null) {
-        atom('{'); // a literal brace
-        continue;
-      }
-      if (c === '{') i = source.indexOf('}', i);
-      if (source[i + 1] === '?') i++; // lazy quantifiers backtrack just the same
-      top().quantified = true;
-      const last = st.last;
-      if (max > 1 && last !== null && last !== 'atom') {
-        if (last.quantified) return 'a repeated group that contains a quantifier (nested quantifiers)';
-        if (overlaps(last)) return 'a repeated alternation whose branches can match the same text';
-      }
-      st.last = null;
-    } else {
-      atom(c === '.' || c === '^' || c === '$' ? null : c);
-    }
-  }
-  return null;
+  return planRegex(source, flags).hazard;
 }
 
-/** Upper bound of a `{n}`, `{n,}` or `{n,m}` quantifier at `i`, or null when the brace is a literal. */
-function braceMax(source: string, i: number): number | null {
-  const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i, i + 24));
-  if (!m) return null;
-  if (m[2] === undefined) return Number(m[1]);
-  return m[3] === '' ? Infinity : Number(m[3]);
+/**
+ * Checks a regex literal at compile time and remembers its cost class. Returns why it is refused, or null;
+ * the caller names the pattern and the YAML path.
+ */
+export function admitRegex(re: RegExp): string | null {
+  const plan = planRegex(re.source, re.flags);
+  if (plan.hazard === null) PLANS.set(re, plan);
+  return plan.hazard;
 }
 
-/** An alternation is safe to repeat when every branch starts with a distinct literal character. */
-function overlaps(g: Group): boolean {
-  if (g.firsts.length < 2) return false;
-  const seen = new Set<string>();
-  for (const f of g.firsts) {
-    if (f === null || seen.has(f)) return true;
-    seen.add(f);
-  }
-  return false;
+/** Steps a search of `re` over `n` characters may cost, by its plan. */
+export function regexSteps(re: RegExp, n: number): number {
+  const plan = PLANS.get(re) ?? UNKNOWN;
+  return plan.quadratic ? Math.floor((n * n) / PAIRS_PER_STEP) * plan.weight : Math.floor((n * plan.weight) / CHARS_PER_STEP);
 }
 
-/** Refuses regex input longer than the cap, and resets shared state. */
+/** Refuses regex input longer than the cap, charges the search's worst case up front, and resets shared state. */
 function prepare(cx: Ctx, re: RegExp, input: string): void {
   // One RegExp object serves every evaluation of a call site; its lastIndex is state to reset, not to trust.
   if (input.length > REGEX_INPUT_LIMIT) {
     budget(cx.path, `a regular expression applied to ${input.length} characters (the limit is ${REGEX_INPUT_LIMIT})`);
   }
-  chargeChars(cx, input.length);
+  chargeSteps(cx, regexSteps(re, input.length));
   re.lastIndex = 0;
 }
 
@@ -150,6 +90,7 @@ export function regexMatch(cx: Ctx, re: RegExp, s: string): unknown {
   const found: string[] = [];
   for (let m = re.exec(s); m !== null; m = re.exec(s)) {
     checkArray(cx, found.length + 1);
+    if (found.length % MATCHES_PER_STEP === 0) chargeSteps(cx, 1);
     found.push(m[0]);
     if (m[0] === '') re.lastIndex = advance(s, re.lastIndex, re.unicode || re.flags.includes('v'));
   }
@@ -167,11 +108,12 @@ function advance(s: string, i: number, unicode: boolean): number {
 /** `s.split(sep, limit)` that never builds more than the array limit allows. */
 export function splitString(cx: Ctx, s: string, sep: RegExp | string | undefined, limit: number | undefined): string[] {
   if (sep instanceof RegExp) prepare(cx, sep, s);
-  else chargeChars(cx, s.length);
+  else chargeChars(cx, (s.length + (sep?.length ?? 0)) * WEIGHT_SEARCH);
   const cap = cx.limits.arrayLength + 1;
   const lim = limit === undefined ? cap : Math.min(limit >>> 0, cap);
   const parts = sep === undefined ? [s] : s.split(sep as string, lim);
   checkArray(cx, parts.length);
+  chargeItems(cx, parts.length);
   return parts;
 }
 
@@ -185,7 +127,7 @@ export function replaceString(cx: Ctx, s: string, pattern: RegExp | string, repl
     if (all && !pattern.global) runtime(cx.path, 'replaceAll needs a global (/g) regular expression');
     prepare(cx, pattern, s);
   } else {
-    chargeChars(cx, s.length);
+    chargeChars(cx, (s.length + pattern.length) * WEIGHT_SEARCH);
   }
   const dollar = replacement.includes('$');
   let total = s.length;
@@ -201,7 +143,7 @@ export function replaceString(cx: Ctx, s: string, pattern: RegExp | string, repl
       : replacement;
     total += out.length - matched.length;
     checkString(cx, total);
-    if (++matches % 16 === 0) chargeChars(cx, 1024); // one step per 16 matches bounds the callback work
+    if (++matches % MATCHES_PER_STEP === 0) chargeSteps(cx, 1); // each piece costs a callback and a string
     return out;
   };
   const result = all ? s.replaceAll(pattern, piece) : s.replace(pattern, piece);

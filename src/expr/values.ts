@@ -7,6 +7,7 @@
  */
 
 import { chargeChars, chargeItems, checkString, type Ctx } from './context.js';
+import { WEIGHT_BUILD } from './limits.js';
 import { readOwn } from './own.js';
 
 /** ToPrimitive without calling anything: arrays join, dates and regexes print as built-ins do, others are tagged. */
@@ -24,10 +25,12 @@ export function toStr(cx: Ctx, v: unknown): string {
   return String(toPrim(cx, v));
 }
 
-/** `Number(v)` under the sandbox rules. */
+/** `Number(v)` under the sandbox rules. Parsing a string reads it whole, so it is charged. */
 export function toNum(cx: Ctx, v: unknown): number {
   if (typeof v === 'number') return v;
-  return Number(toPrim(cx, v));
+  const p = toPrim(cx, v);
+  if (typeof p === 'string') chargeChars(cx, p.length);
+  return Number(p);
 }
 
 /**
@@ -49,18 +52,25 @@ export function joinArray(cx: Ctx, arr: readonly unknown[], sep: string): string
       checkString(cx, total);
       parts.push(s);
     }
-    chargeChars(cx, total);
+    chargeChars(cx, total * WEIGHT_BUILD);
     return parts.join(sep);
   } finally {
     joining.delete(arr);
   }
 }
 
-/** `a == b` with objects converted by `toPrim` (two objects compare by identity, as in JavaScript). */
+/**
+ * `a == b` with objects converted by `toPrim` (two objects compare by identity, as in JavaScript). A string
+ * operand is charged by its length: it is compared or parsed as a number character by character.
+ */
 export function looseEquals(cx: Ctx, a: unknown, b: unknown): boolean {
   const ao = typeof a === 'object' && a !== null;
   const bo = typeof b === 'object' && b !== null;
   if (ao && bo) return a === b;
+  const x = ao ? toPrim(cx, a) : a;
+  const y = bo ? toPrim(cx, b) : b;
+  if (typeof x === 'string') chargeChars(cx, typeof y === 'string' ? Math.min(x.length, y.length) : x.length);
+  else if (typeof y === 'string') chargeChars(cx, y.length);
   // eslint-disable-next-line eqeqeq -- loose equality is the operator being implemented; both sides are primitives here
-  return (ao ? toPrim(cx, a) : a) == (bo ? toPrim(cx, b) : b);
+  return x == y;
 }

@@ -40,10 +40,10 @@ describe('regular expressions', () => {
     expect(evalMsg('msg.s.replace("a", "b").length', { s })).toBe(s.length); // string patterns are linear: no cap
   });
 
-  it('keeps a quadratic pattern bounded by the cap', () => {
+  it('stops a quadratic pattern on a long input before it runs', () => {
     const start = performance.now();
-    expect(evalMsg('/\\s+$/.test(msg.s)', { s: ' '.repeat(REGEX_INPUT_LIMIT - 1) + 'x' })).toBe(false);
-    expect(performance.now() - start).toBeLessThan(5000);
+    runError('/\\s+$/.test(msg.s)', 'MH_ERR_EXPR_BUDGET', { s: ' '.repeat(REGEX_INPUT_LIMIT - 1) + 'x' });
+    expect(performance.now() - start).toBeLessThan(50);
   });
 
   it('resets global and sticky state between uses and evaluations', () => {
