@@ -64,10 +64,12 @@ export const catalog = {
   MH_ERR_MSG_OUT_OF_RANGE: spec('Number out of range for column "%s"', 400),
   MH_ERR_MSG_BAD_ENCODING: spec('Column "%s" cannot store this text (a NUL character, or a character outside its encoding)', 400),
   MH_ERR_MSG_NOT_NULL: spec('Column "%s" needs a value', 400),
+  MH_ERR_MSG_CONSTRAINT: spec('The database refused the message: it breaks a constraint of the table (%s)', 400),
   MH_ERR_MSG_CONFLICT: spec('Another message already has this value of column "%s"', 409),
   MH_ERR_MSG_TOO_DEEP: spec('Message nests arrays and objects deeper than %s levels', 400),
   MH_ERR_MSG_BAD_TEXT: spec('Message text is not well-formed Unicode (a lone surrogate) in %s', 400),
   MH_ERR_MSG_RESERVED_KEY: spec('Key "%s" is reserved for the server', 400),
+  MH_ERR_CONTROL_REFUSED: spec('Not here: %s', 400),
 
   // ── filters: query-string arguments of a subscription or read ──
   MH_ERR_FILTER_COLUMN: spec('Unknown filter column "%s"', 400, CloseCode.BadRequest),
@@ -83,6 +85,8 @@ export const catalog = {
 
   // ── delivery ──
   MH_ERR_SLOW_CONSUMER: spec('Send queue passed %s bytes; reconnect to resume', 503, CloseCode.SlowConsumer),
+  MH_ERR_TOO_MANY_UNACKED: spec('More than %s events sent and not acknowledged; reconnect to resume', 503, CloseCode.SlowConsumer),
+  MH_ERR_EARLY_FLOOD: spec('More than %s frames before the connection was ready', 429, CloseCode.TooManyRequests),
   MH_ERR_SHUTTING_DOWN: spec('Server is shutting down', 503, CloseCode.GoingAway),
   MH_ERR_OVERLOADED: spec('Too many messages waiting to be stored (%s); retry shortly', 503),
 

@@ -17,14 +17,14 @@ import {
   type OutboxOptions,
 } from './alert/index.js';
 import { SERVER_DEFAULTS } from './config/defaults.js';
-import { loadConfig, loadConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
+import { inspectConfig, inspectConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
 import { compileMessageHandler, type MessageHandlerConfig } from './config/message-handler.js';
 import { ConfigError, MhError, type ConfigIssue } from './errors.js';
-import { MessageHandler } from './handler.js';
+import { MessageHandler } from './core/handler.js';
 import type { Bus } from './bus/bus.js';
 import { TableFeed } from './bus/feed.js';
 import { LocalBus } from './bus/local.js';
-import { admit, refuseUpgrade, type GateOptions } from './gate.js';
+import { admit, refuseUpgrade, type GateOptions } from './auth/gate.js';
 import { createAuthenticator, createSessions, parseAuthSection, type ConnectionCounter, type JwtAuthConfig } from './auth/index.js';
 import { serveMessageHttp } from './http/message-http.js';
 import { createFileHandler, validateFileHandler, type HttpHandler } from './http/file-handler.js';
@@ -72,20 +72,30 @@ export interface CompiledService {
   auth: JwtAuthConfig | null;
 }
 
-/** Loads, validates and compiles. Throws ConfigError listing every problem with its YAML path. */
+/**
+ * Loads, validates and compiles. Throws ConfigError listing every problem with its YAML path: one broken part
+ * (a url entry without `pattern`, an unknown handler, a bad `email:`) never hides the problems of the others,
+ * so `msghub check` reports them all in one run.
+ */
 export async function compileService(source: ConfigSource, options: Pick<ServiceOptions, 'env' | 'log'> = {}): Promise<CompiledService> {
   const loadOptions: LoadOptions = { env: options.env };
-  const app =
-    typeof source === 'string' ? await loadConfig(source, loadOptions) : await loadConfigObject(source.config, source.baseDir ?? process.cwd(), loadOptions);
-  const issues: ConfigIssue[] = [];
+  const loaded =
+    typeof source === 'string'
+      ? await inspectConfig(source, loadOptions)
+      : await inspectConfigObject(source.config, source.baseDir ?? process.cwd(), loadOptions);
+  const app = loaded.config;
+  const issues: ConfigIssue[] = [...loaded.issues];
+  // A module the loader already reported (its file is missing) is not imported too: one problem, one line.
+  const reported = new Set(loaded.issues.map((i) => i.path));
 
   // App modules are trusted code that expressions may call; import them before compiling expressions.
   const modules: Record<string, Record<string, unknown>> = {};
-  for (const [name, { file, path }] of Object.entries(app.modules)) {
+  for (const [name, { file, path, source: yaml }] of Object.entries(app.modules)) {
+    if (reported.has(path)) continue;
     try {
       modules[name] = { ...((await import(pathToFileURL(file).href)) as Record<string, unknown>) };
     } catch (err) {
-      issues.push({ path, message: `cannot import ${file}: ${(err as Error).message}` });
+      issues.push({ path, message: `cannot import ${file}: ${(err as Error).message}`, file: yaml });
     }
   }
 
@@ -103,13 +113,16 @@ export async function compileService(source: ConfigSource, options: Pick<Service
 
   const messageHandlers: CompiledService['messageHandlers'] = [];
   const tables = new Map<string, { entry: UrlEntry; config: MessageHandlerConfig }>();
-  for (const entry of app.urls) {
+  const routable = new Set(app.urls);
+  // Every checkable entry, in file order, including those left unroutable by a bad pattern: their kwargs
+  // problems are reported too, but they are not served.
+  for (const entry of loaded.checkable) {
     if (entry.handler === 'FileHandler') {
       issues.push(...validateFileHandler(entry));
     } else if (entry.handler === 'MessageHandler') {
       const { config, issues: mhIssues } = compileMessageHandler(entry, { modules, services, log: options.log ?? consoleLogger() });
       issues.push(...mhIssues);
-      if (!config) continue;
+      if (!config || !routable.has(entry)) continue;
       if (config.alert && config.db.filename === ':memory:') {
         issues.push({ path: `${entry.path}.kwargs.alert`, message: 'alerts are queued in the database: use a database file, not sqlite://', file: entry.file });
       }

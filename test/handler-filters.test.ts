@@ -1,19 +1,19 @@
 /**
- * Connections that ask for the same filter share one parsed, frozen Filter (MessageHandler.subscriptionFilter):
+ * Subscribers that ask for the same filter share one parsed, frozen Filter (MessageHandler.subscriptionFilter):
  * each connection then holds ~500 fewer bytes and skips parsing. Sharing must never let one connection's
  * filter leak into another's: different args, and args that an `open` expression changes per user, get their own.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection } from '../src/connection.js';
-import type { ConnectionInfo, MessageHandler } from '../src/handler.js';
+import type { ConnectionInfo, MessageHandler } from '../src/core/handler.js';
+import type { Subscriber } from '../src/core/subscriber.js';
 import { MessageService } from '../src/service.js';
-import type { Payload, Socket } from '../src/transport/socket.js';
+import type { Payload, Sink } from '../src/transport/socket.js';
 import type { Args, User } from '../src/types.js';
 import { tempDir, writeConfig } from './support/tmp.js';
 
 /** A socket that records what it is sent (JSON texts), as a transport would deliver it. */
-class RecordingSocket implements Socket {
+class RecordingSocket implements Sink {
   readonly texts: string[] = [];
   isOpen = true;
   readonly backlogged = false;
@@ -90,7 +90,7 @@ describe('subscription filters shared between connections', () => {
     expect(bob.filter.where).toEqual([{ column: 'topic', op: 'eq', values: ['bob'] }]);
     expect(alice2.filter).toBe(alice.filter);
     // Live delivery follows each connection's own filter.
-    const socketOf = (conn: Connection): RecordingSocket => conn.socket as RecordingSocket;
+    const socketOf = (conn: Subscriber): RecordingSocket => conn.sink as RecordingSocket;
     const before = [alice, bob, alice2].map((conn) => socketOf(conn).texts.length);
     // Published as bob would over HTTP: resolves once the row is committed and broadcast.
     const row = await pinned.submit({ body: 'for bob', topic: 'bob' }, bob.scope);

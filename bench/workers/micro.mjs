@@ -3,7 +3,7 @@
 //   pipeline   µs per message: parse, the default chain (built-in POST defaults + normalize), + a typical prepare
 //   filters    µs per message of hub.publish with 1 and with 10 filter groups (predicates + serialization)
 //   encode     serializations per event: 10 groups sharing a projection, and 10 groups over 2 projections
-//   deliver    µs and heap bytes per delivery through Connection → WsSocket (1000 subscribers, fake ws sockets),
+//   deliver    µs and heap bytes per delivery through Subscriber → WsSocket (1000 subscribers, fake ws sockets),
 //              and whether a turn's frames are concatenated once or once per subscriber
 //   store      µs per message of SqliteStore.write (batch of 1 vs 100) and prepare() calls on the hot path
 //   open       µs and retained heap bytes per MessageHandler.open (a new subscriber, empty table), with no filter
@@ -28,7 +28,18 @@ const { compileService } = await dist('service.js');
 const { createPipeline } = await dist('pipeline/run.js');
 const { parseFrame } = await dist('pipeline/parse.js');
 const { Hub } = await dist('hub/hub.js');
-const { Connection } = await dist('connection.js');
+// The subscriber class moved (connection.js → core/subscriber.js, with a codec and a subscriber key): this
+// worker measures either build, so an A/B against an older dist still runs.
+const { codec, newSubscriber } = await (async () => {
+  try {
+    const { Subscriber } = await dist('core/subscriber.js');
+    const { msghubCodec } = await dist('protocol/msghub.js');
+    return { codec: msghubCodec, newSubscriber: (sink, scope, log) => new Subscriber(sink, scope, msghubCodec, null, log) };
+  } catch {
+    const { Connection } = await dist('connection.js');
+    return { codec: null, newSubscriber: (sink, scope, log) => new Connection(sink, scope, log) };
+  }
+})();
 const { WsSocket } = await dist('transport/ws.js');
 const { Payload } = await dist('transport/socket.js');
 const { parseFilter } = await dist('filter/index.js');
@@ -104,7 +115,7 @@ try {
 const columns = (await handlerConfig()).config.columns;
 const filterOf = (args) => parseFilter(args, columns, { reserved: new Set(['_since']) });
 const eventFor = (seq) => ({ seq, method: 'POST', id: sampleReq.id, before: null, after: { ...sampleReq.values, _seq: seq }, changed: [] });
-const noop = (filter) => ({ filter, deliver() {} });
+const noop = (filter) => ({ filter, codec, deliver() {} });
 try {
   const one = new Hub();
   one.subscribe(noop(filterOf({ 'channel!': ['zz0'] })));
@@ -117,12 +128,19 @@ try {
   out.filters = { publish1GroupUs: us1, publish10GroupsUs: us10, perExtraGroupUs: Number(((us10 - us1) / 9).toFixed(3)) };
 
   // serializations per event, counted at Payload.of
+  // (a newer hub encodes projections through the codec: counted there too)
   let made = 0;
   const origOf = Payload.of;
   Payload.of = function (...a) {
     made++;
     return origOf.apply(this, a);
   };
+  const origEvent = codec?.event;
+  if (codec)
+    codec.event = function (...a) {
+      made++;
+      return origEvent.apply(this, a);
+    };
   ten.publish(ev, f);
   const sameProjection = made;
   const mixed = new Hub();
@@ -131,11 +149,12 @@ try {
   mixed.publish(ev, f);
   out.encode = { groups10SameProjection: sameProjection, groups10TwoProjections: made };
   Payload.of = origOf;
+  if (codec) codec.event = origEvent;
 } catch (err) {
   errors.filters = String(err?.stack ?? err);
 }
 
-// --- per-subscriber delivery through Connection → WsSocket ---------------------------------------------------------
+// --- per-subscriber delivery through Subscriber → WsSocket ---------------------------------------------------------
 try {
   const SUBS = 1000;
   const PER_TURN = 8;
@@ -157,7 +176,7 @@ try {
   });
   const hub = new Hub();
   for (let i = 0; i < SUBS; i++) {
-    const c = new Connection(new WsSocket(fakeWs(), { maxBufferedBytes: 4 << 20 }), scope, log);
+    const c = newSubscriber(new WsSocket(fakeWs(), { maxBufferedBytes: 4 << 20 }), scope, log);
     c.filter = filterOf({ 'channel!': [`zz${i % 10}`] });
     c.goLive(0);
     hub.subscribe(c);

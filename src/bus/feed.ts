@@ -18,7 +18,7 @@
  */
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
-import { eventFrame } from '../replay.js';
+import { eventFrame } from '../hub/replay.js';
 import type { Store, StoredEvent } from '../store/store.js';
 import type { Row } from '../types.js';
 import type { BusBatch, BusEvent } from './bus.js';

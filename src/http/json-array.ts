@@ -1,6 +1,6 @@
 /**
  * @module http/json-array
- * A Socket that streams the frames it is sent as one JSON array in an HTTP response (an HTTP history read), so
+ * A Sink that streams the frames it is sent as one JSON array in an HTTP response (an HTTP history read), so
  * the same paged, paced replay that feeds a WebSocket (replay.ts) feeds a GET: the server never holds more than
  * a page of rows and a few chunks of output per read, however many rows the read returns and however slowly
  * the client reads them.
@@ -12,7 +12,7 @@
  * paused reader cannot hold a database snapshot forever.
  */
 import type { ServerResponse } from 'node:http';
-import type { Payload, Socket } from '../transport/socket.js';
+import type { Payload, Sink } from '../transport/socket.js';
 import { jsonStreamHeaders } from './respond.js';
 
 /** Frames are joined and written in chunks of about this many bytes (one write and one HTTP chunk each). */
@@ -28,7 +28,7 @@ export interface JsonArrayOptions {
   stallMs: number;
 }
 
-export class JsonArrayResponse implements Socket {
+export class JsonArrayResponse implements Sink {
   /** Whether the 200 and its headers went out. */
   private started = false;
   /** Frames sent so far (the first is preceded by `[`, the others by `,`). */

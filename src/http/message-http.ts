@@ -15,10 +15,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConnectionCounter } from '../auth/index.js';
 import { MhError, catalog, toMhError } from '../errors.js';
-import type { Admitted } from '../gate.js';
-import type { MessageHandler } from '../handler.js';
+import type { Admitted } from '../auth/gate.js';
+import type { MessageHandler } from '../core/handler.js';
 import type { ExprHandler } from '../pipeline/defaults.js';
-import type { ConnectionInfo } from '../handler.js';
+import type { ConnectionInfo } from '../core/handler.js';
 import type { Args, Row } from '../types.js';
 import { CollectSocket } from '../transport/collect.js';
 import { SseSocket } from '../transport/sse.js';

@@ -13,25 +13,34 @@
  */
 import { compilePredicate, filterKey, projectRow, type Filter, type Predicate } from '../filter/index.js';
 import type { StoredEvent } from '../store/store.js';
+import { msghubCodec } from '../protocol/msghub.js';
+import type { Codec } from '../protocol/codec.js';
 import { Payload } from '../transport/socket.js';
 import type { Row } from '../types.js';
 
 /** Keys a live frame keeps whatever the `_c` projection says. */
 export const LIVE_KEEP = ['_method', 'id', '_seq'] as const;
 
-export interface Subscriber {
+/** What the hub delivers to: a subscriber, whatever its transport and protocol. */
+export interface Member {
   readonly filter: Filter;
+  /** The wire protocol its events are encoded in; members of one codec share each event's text. */
+  readonly codec: Codec;
   /** Called in publish order. Must not throw (a subscriber's failure must not reach the publisher). */
   deliver(payload: Payload, event: StoredEvent): void;
 }
 
 interface Group {
-  /** The group's filterKey: subscribers hold this one string, not a copy each (20,000 idle sockets add up). */
+  /** The group's filterKey (and codec): members hold this one string, not a copy each (20,000 idle sockets add up). */
   readonly key: string;
   readonly filter: Filter;
   readonly predicate: Predicate;
-  readonly members: Set<Subscriber>;
-  /** Projection key → shared; groups with the same `_c` list share the same payload for an event. */
+  readonly members: Set<Member>;
+  readonly codec: Codec;
+  /**
+   * Projection and codec: groups with the same `_c` list and codec share the same payload for an event. '' for
+   * the common case (msghub's codec, no projection), which needs no map.
+   */
   readonly projection: string;
 }
 
@@ -75,17 +84,21 @@ export class Hub {
     return n;
   }
 
-  /** Adds a subscriber; returns the function that removes it. */
-  subscribe(sub: Subscriber): () => void {
-    const key = keyOf(sub.filter);
+  /** Adds a member; returns the function that removes it. */
+  subscribe(sub: Member): () => void {
+    const codec = sub.codec;
+    const own = codec === msghubCodec;
+    const key = own ? keyOf(sub.filter) : `${keyOf(sub.filter)}\u0000${codec.name}`;
     let group = this.groups.get(key);
     if (!group) {
+      const columns = sub.filter.columns ? sub.filter.columns.join('\u0000') : '';
       group = {
         key,
         filter: sub.filter,
         predicate: compilePredicate(sub.filter),
         members: new Set(),
-        projection: sub.filter.columns ? sub.filter.columns.join('\u0000') : '',
+        codec,
+        projection: own && columns === '' ? '' : `${codec.name}\u0001${columns}`,
       };
       this.groups.set(key, group);
     }
@@ -117,7 +130,7 @@ export class Hub {
         projected ??= new Map();
         let p = projected.get(group.projection);
         if (!p) {
-          p = Payload.of(projectRow(frame, group.filter, LIVE_KEEP), event.seq);
+          p = new Payload(group.codec.event(group.filter.columns ? projectRow(frame, group.filter, LIVE_KEEP) : frame), event.seq);
           projected.set(group.projection, p);
         }
         payload = p;

@@ -17,37 +17,7 @@ const SERVER_KEYS = ['_error', '_reset', '_ack', '_auth'] as const;
 
 export type Message = Row & { _method: Method };
 
-/** What a client's WebSocket frame asks for. `ref` is the client's `_ref`, echoed in the answer. */
-export type Frame =
-  | { kind: 'message'; msg: Message; ref: unknown }
-  | { kind: 'ack'; seq: unknown; ref: unknown }
-  | { kind: 'auth'; token: unknown; ref: unknown }
-  /** A frame refused after its `_ref` was read, so the error can still name the request it answers. */
-  | { kind: 'invalid'; error: MhError; ref: unknown };
-
-/**
- * Decodes a frame's text. Throws MH_ERR_MSG_NOT_JSON / NOT_OBJECT / TOO_DEEP / BAD_TEXT / RESERVED_KEY (no `_ref`
- * can be trusted yet); a frame whose `_ref` was read but that is not a valid message comes back as `invalid`.
- */
-export function decodeFrame(text: string): Frame {
-  const value = parseJson(text);
-  checkObject(value);
-  // `_ref` first: once it is known to be safe to echo, every later refusal can name the request it answers.
-  const ref = value._ref;
-  checkUntrusted(ref);
-  delete value._ref;
-  try {
-    checkUntrusted(value);
-    if (Object.hasOwn(value, '_ack')) return { kind: 'ack', seq: value._ack, ref };
-    if (Object.hasOwn(value, '_auth')) return { kind: 'auth', token: value._auth, ref };
-    return { kind: 'message', msg: checkedMessage(value), ref };
-  } catch (err) {
-    if (!(err instanceof MhError)) throw err;
-    return { kind: 'invalid', error: err, ref };
-  }
-}
-
-/** Parses a frame's text as a message (tests, tools). Throws like `decodeFrame`, and for `_ack` / `_auth` frames. */
+/** Parses a frame's text as a message (tests, tools). Throws for anything else, `_ack` / `_auth` frames included. */
 export function parseFrame(text: string): Message {
   return toMessage(parseJson(text));
 }
@@ -71,14 +41,15 @@ export function toMessage(value: unknown): Message {
   return checkedMessage(value as Row);
 }
 
-function checkObject(value: unknown): asserts value is Row {
+/** Throws MH_ERR_MSG_NOT_OBJECT unless `value` is a JSON object. */
+export function checkObject(value: unknown): asserts value is Row {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new MhError('MH_ERR_MSG_NOT_OBJECT', [value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value]);
   }
 }
 
 /** A value that passed `checkUntrusted`: refuses server keys, normalises `_method`. */
-function checkedMessage(msg: Row): Message {
+export function checkedMessage(msg: Row): Message {
   for (const key of SERVER_KEYS) if (Object.hasOwn(msg, key)) throw new MhError('MH_ERR_MSG_RESERVED_KEY', [key]);
   const raw = msg._method ?? 'POST';
   const method = typeof raw === 'string' ? (raw.toUpperCase() as Method) : undefined;

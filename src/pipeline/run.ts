@@ -27,6 +27,11 @@ export interface Prepared {
   req: WriteRequest;
   /** What subscribers receive (the message after modify), without `_seq`, which the commit assigns. */
   frame: Row;
+  /**
+   * Columns `modify` removed from the frame: after the commit, a POST's frame is completed with the stored row's
+   * columns (defaults the database filled in), but never with these.
+   */
+  omitted?: ReadonlySet<string>;
 }
 
 /** Builds the per-message function for one handler. Everything that can be computed once is computed here. */
@@ -57,6 +62,8 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
         // subscribers and its history row matches what they heard.
         if (frame !== msg) checkUntrusted(msg);
         checkUntrusted(frame);
+        let omitted: Set<string> | undefined;
+        if (modify) for (const c of columns.keys()) if (Object.hasOwn(base, c) && !Object.hasOwn(frame, c)) (omitted ??= new Set()).add(c);
         if (alert) {
           try {
             const mail = renderAlert(alert, method, frame, { name, current_user: handler.current_user });
@@ -66,7 +73,7 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
             log('error', `url:${name}: alert template failed`, err);
           }
         }
-        return { method, req, frame };
+        return { method, req, frame, omitted };
       });
     });
   };

@@ -159,7 +159,7 @@ type ColumnCode = 'MH_ERR_MSG_VALUE_TOO_LONG' | 'MH_ERR_MSG_OUT_OF_RANGE' | 'MH_
 /**
  * The client's error for `err`, a driver error of one request classified as `fault`. Names only columns of
  * `columns` (the driver's, else the one whose value in the request can have caused it), never a value, except
- * the request's own id for a clash on the id (as before: `MH_ERR_MSG_REJECTED`, "already exists"). The driver
+ * the request's own id for a clash on the id (`MH_ERR_MSG_CONFLICT`, "already exists"). The driver
  * error is the result's `cause`, for the log, never for a client.
  */
 export function refusalFor(err: unknown, fault: DriverFault, req: WriteRequest, columns: ReadonlyMap<string, ColumnDef>): MhError {
@@ -181,7 +181,7 @@ export function refusalFor(err: unknown, fault: DriverFault, req: WriteRequest, 
     case 'unique': {
       const keys = [...columns.values()].filter((c) => c.primaryKey).map((c) => c.name);
       const onKey = fault.primary || (fault.columns.length > 0 && sameSet(fault.columns, keys));
-      if (onKey) return new MhError('MH_ERR_MSG_REJECTED', [], { message: `A message with id ${req.id} already exists`, cause });
+      if (onKey) return new MhError('MH_ERR_MSG_CONFLICT', [], { message: `A message with id ${req.id} already exists`, cause });
       if (named.length === 1) return new MhError('MH_ERR_MSG_CONFLICT', [named[0]], { cause });
       if (named.length > 1 && named.length === fault.columns.length) {
         return new MhError('MH_ERR_MSG_CONFLICT', [], { message: `Another message already has the same columns ${named.map((c) => `"${c}"`).join(', ')}`, cause });
@@ -193,7 +193,7 @@ export function refusalFor(err: unknown, fault: DriverFault, req: WriteRequest, 
         ? new MhError('MH_ERR_MSG_BAD_VALUE', [column, 'this value'], { cause })
         : new MhError('MH_ERR_MSG_BAD_VALUE', [], { message: "A value does not fit its column's type", cause });
     case 'constraint':
-      return new MhError('MH_ERR_MSG_REJECTED', [], { message: 'The database refused the message: it breaks a constraint of the table', cause });
+      return new MhError('MH_ERR_MSG_CONSTRAINT', [], { message: 'The database refused the message: it breaks a constraint of the table', cause });
     case 'other':
       return storeFailed(cause);
   }

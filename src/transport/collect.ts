@@ -1,13 +1,13 @@
 /**
  * @module transport/collect
- * A Socket that gathers frames for one long-poll response. It reports itself closed once it holds `max`
+ * A Sink that gathers frames for one long-poll response. It reports itself closed once it holds `max`
  * frames or `maxBytes` of their JSON, so a replay stops there (the client continues from the last `_seq` it
  * got) and one answer stays bounded in memory, and it tells the long-poll request when the first live frame
  * arrives.
  */
-import { Payload, type Socket } from './socket.js';
+import { Payload, type Sink } from './socket.js';
 
-export class CollectSocket implements Socket {
+export class CollectSocket implements Sink {
   readonly frames: Payload[] = [];
   /** Bytes of the frames' JSON (UTF-8). */
   private size = 0;

@@ -1,7 +1,11 @@
 /**
  * @module transport/socket
- * The whole of what the core knows about a connection. Each transport (WebSocket today; SSE and long-polling
- * build on the same shape) adapts its library to this interface, so handler, hub and pipeline never import `ws`.
+ * The Sink: the whole of what the core knows about a subscriber's connection. Each transport (WebSocket, SSE,
+ * long-polling, an HTTP read, an adapter's socket) adapts its library to this interface and hands it to the core
+ * (`MessageHandler.attach` or `open`); handler, hub and pipeline never import `ws`. Contract: frames reach the
+ * peer in the order they were sent; `send` and `sendText` never throw; a sink whose peer reads too slowly closes
+ * itself as a slow consumer (MH_ERR_SLOW_CONSUMER) rather than grow without bound: that policy needs the
+ * transport's own buffer sizes, so it lives in each Sink, with the same limit (`max_buffered_bytes`).
  */
 
 /**
@@ -49,7 +53,7 @@ export class Payload {
   }
 }
 
-export interface Socket {
+export interface Sink {
   /**
    * Queues a frame. Frames queued during one event-loop turn reach the peer in one write, in queue order.
    * Never throws; a socket whose queue passes its byte limit is closed as a slow consumer.

@@ -1,12 +1,12 @@
 /**
  * @module transport/sse
- * Server-Sent Events → Socket. One `event` per frame: `id:` is the event's `_seq` (so a browser's automatic
+ * Server-Sent Events → Sink. One `event` per frame: `id:` is the event's `_seq` (so a browser's automatic
  * reconnect resumes with `Last-Event-ID`), `data:` its JSON. Comments keep idle proxies from closing the
  * stream. SSE is one-way: clients publish with HTTP POST.
  */
 import type { ServerResponse } from 'node:http';
 import { MhError } from '../errors.js';
-import { Payload, type Socket } from './socket.js';
+import { Payload, type Sink } from './socket.js';
 
 const encodeSse = (payload: Payload): Buffer =>
   Buffer.from(`${payload.seq > 0 ? `id: ${payload.seq}\n` : ''}data: ${payload.text}\n\n`, 'utf8');
@@ -16,7 +16,7 @@ export interface SseSocketOptions {
   keepAliveMs: number;
 }
 
-export class SseSocket implements Socket {
+export class SseSocket implements Sink {
   private open = true;
   private readonly keepAlive: NodeJS.Timeout;
 

@@ -7,13 +7,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Connection } from '../connection.js';
-import type { ConnectionInfo, MessageHandler } from '../handler.js';
+import type { ConnectionInfo, MessageHandler } from '../core/handler.js';
+import type { Session } from '../core/session.js';
 import type { Logger } from '../log.js';
 import { WsSocket } from './ws.js';
-
-/** Frames a client may send before its history has been sent; they are processed in order once it has. */
-const MAX_EARLY_FRAMES = 1000;
 
 export interface WsEndpointOptions {
   maxMessageBytes: number;
@@ -28,10 +25,7 @@ export interface WsEndpointOptions {
  */
 class SocketState {
   alive = true;
-  conn: Connection | null = null;
-  /** Frames that arrive while history is still being sent, processed once the connection is live. */
-  early: string[] | null = [];
-  closed = false;
+  session!: Session;
   private released = false;
 
   constructor(
@@ -58,10 +52,9 @@ function onPong(this: WebSocket): void {
 }
 
 function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-  const st = stateOf(this);
   const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
   void isBinary; // binary frames carrying JSON are accepted, as in Gramex
-  st.endpoint.received(st, buf.toString('utf8'), buf.length);
+  stateOf(this).session.receive(buf.toString('utf8'), buf.length);
 }
 
 function onError(this: WebSocket, err: Error): void {
@@ -70,7 +63,6 @@ function onError(this: WebSocket, err: Error): void {
 
 function onClose(this: WebSocket): void {
   const st = stateOf(this);
-  st.closed = true;
   st.releaseOnce();
   st.endpoint.closed(st);
 }
@@ -118,51 +110,12 @@ export class WsEndpoint {
     const st = new SocketState(this, ws, new WsSocket(ws, { maxBufferedBytes: this.options.maxBufferedBytes }), release);
     (ws as Tracked)[STATE] = st;
     this.sockets.add(st);
+    // The core takes it from here: history, live events, early frames, every reply.
+    st.session = this.handler.attach(st.socket, info);
     ws.on('pong', onPong);
     ws.on('message', onMessage);
     ws.on('error', onError);
     ws.on('close', onClose);
-    this.handler.open(st.socket, info).then(
-      (c) => {
-        if (!c) return;
-        if (st.closed) {
-          this.handler.disconnect(c);
-          return;
-        }
-        st.conn = c;
-        const queued = st.early ?? [];
-        st.early = null;
-        for (const text of queued) this.deliverFrame(c, st, text, Buffer.byteLength(text));
-      },
-      (err) => {
-        this.log('error', `url:${this.handler.name}: open failed`, err);
-        st.socket.close(1011, 'Internal error');
-      },
-    );
-  }
-
-  /** A text frame from a socket (shared listener: see SocketState). */
-  received(st: SocketState, text: string, bytes: number): void {
-    if (st.conn) this.deliverFrame(st.conn, st, text, bytes);
-    else if (st.early && st.early.length < MAX_EARLY_FRAMES) st.early.push(text);
-    else if (st.early) {
-      // A client that floods while its history is still being sent: refuse rather than buffer without bound.
-      st.early = null;
-      st.socket.close(4429, 'Too many frames before the connection was ready');
-    }
-  }
-
-  /**
-   * The last line between a client's frame and the process: `receive` answers every bad input itself and does not
-   * throw, but a bug that did would otherwise escape a `ws` event listener and end the process for everyone.
-   */
-  private deliverFrame(conn: Connection, st: SocketState, text: string, bytes: number): void {
-    try {
-      this.handler.receive(conn, text, bytes);
-    } catch (err) {
-      this.log('error', `url:${this.handler.name}: a frame failed unexpectedly; closing that socket`, err);
-      st.socket.close(1011, 'Internal error');
-    }
   }
 
   socketError(err: Error): void {
@@ -171,7 +124,7 @@ export class WsEndpoint {
 
   closed(st: SocketState): void {
     this.sockets.delete(st);
-    if (st.conn) this.handler.disconnect(st.conn);
+    st.session.close();
   }
 
   private ping(): void {

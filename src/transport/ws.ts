@@ -1,6 +1,6 @@
 /**
  * @module transport/ws
- * `ws` WebSocket → Socket. The only module that imports `ws` for sending.
+ * `ws` WebSocket → Sink. The only module that imports `ws` for sending.
  *
  * Why not `ws.send()` per message: every delivery is a `write()` syscall, and on this workload the kernel is
  * 80% of the cost (docs/performance.md). So each broadcast is framed once (the frame bytes are cached on the
@@ -10,7 +10,7 @@
 import WebSocket from 'ws';
 import { CloseCode, MhError } from '../errors.js';
 import { onPublishedBatch } from '../hub/hub.js';
-import type { Payload, Socket } from './socket.js';
+import type { Payload, Sink } from './socket.js';
 
 /** The length of a server → client frame header for a body of `len` bytes. */
 function headerSize(len: number): number {
@@ -131,7 +131,7 @@ export interface WsSocketOptions {
   maxBufferedBytes: number;
 }
 
-export class WsSocket implements Socket {
+export class WsSocket implements Sink {
   /**
    * Frames queued this turn: the first `pendingCount` entries (the array is reused from turn to turn). A
    * string is a history row's JSON, framed straight into the turn's write (its body's byte length is at the

@@ -10,6 +10,7 @@ import type { Bus, BusEvent } from '../../src/bus/bus.js';
 import { TableFeed } from '../../src/bus/feed.js';
 import { parseFilter } from '../../src/filter/index.js';
 import { Hub } from '../../src/hub/hub.js';
+import { msghubCodec } from '../../src/protocol/msghub.js';
 import type { Logger } from '../../src/log.js';
 import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import { parseDbUrl } from '../../src/store/db-url.js';
@@ -28,6 +29,7 @@ function recordingHub(): { hub: Hub; seqs: number[]; bodies: unknown[] } {
   const bodies: unknown[] = [];
   hub.subscribe({
     filter: parseFilter({}, COLS),
+    codec: msghubCodec,
     deliver(payload, event) {
       seqs.push(event.seq);
       bodies.push((JSON.parse(payload.text) as { body?: unknown }).body);

@@ -135,7 +135,7 @@ describe('delivery', () => {
     it('refuses _ack where delivery is not durable', async () => {
       const c = await connect('/feed');
       const reply = await c.request({ _ack: 1 });
-      expect(reply._error).toMatchObject({ code: 'MH_ERR_MSG_REJECTED' });
+      expect(reply._error).toMatchObject({ code: 'MH_ERR_CONTROL_REFUSED' });
     });
   });
 

@@ -163,7 +163,7 @@ url:
     }
   });
 
-  it('still answers a clash on the id with MH_ERR_MSG_REJECTED "already exists"', async () => {
+  it('answers a clash on the id with MH_ERR_MSG_CONFLICT "already exists"', async () => {
     if (!available) return;
     const spec = { body: 'TEXT', code: 'VARCHAR(5)', n: 'INTEGER', email: 'VARCHAR(100)', must: { type: 'TEXT', nullable: false, default: 'set' } };
     const store = createStore(target, table, withBuiltins(Object.entries(spec).map(([c, t]) => parseColumn(c, t).def!)), [], () => {});
@@ -172,7 +172,7 @@ url:
       const req = { method: 'POST' as const, id: 'same-id', values: { id: 'same-id', body: SECRET, must: 'x' }, userId: null, editAny: false };
       const [first, second] = await store.write([req, req]);
       expect(first!.ok).toBe(true);
-      expect(second).toMatchObject({ ok: false, error: { code: 'MH_ERR_MSG_REJECTED', message: 'A message with id same-id already exists' } });
+      expect(second).toMatchObject({ ok: false, error: { code: 'MH_ERR_MSG_CONFLICT', message: 'A message with id same-id already exists' } });
     } finally {
       await store.close();
     }

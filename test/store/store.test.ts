@@ -110,7 +110,7 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     // The same again with one id already taken, inside what would be the first run: only it fails.
     const second = await s.write(Array.from({ length: 45 }, (_, i) => post(i === 20 ? 'p07' : `q${String(i).padStart(2, '0')}`, values(i))));
     expect(second.map((x) => (x.ok ? x.event.seq : x.error.code))).toEqual(
-      Array.from({ length: 45 }, (_, i) => (i < 20 ? 46 + i : i === 20 ? 'MH_ERR_MSG_REJECTED' : 45 + i)),
+      Array.from({ length: 45 }, (_, i) => (i < 20 ? 46 + i : i === 20 ? 'MH_ERR_MSG_CONFLICT' : 45 + i)),
     );
     expect(s.lastSeq).toBe(89);
     const after = await s.history(all, 200);
@@ -129,7 +129,7 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
       post('a', { body: 'duplicate id' }),
       post('d', { body: 'four' }),
     ]);
-    expect(r.map((x) => (x.ok ? x.event.seq : x.error.code))).toEqual([start + 1, 'MH_ERR_MSG_NOT_FOUND', 'MH_ERR_MSG_REJECTED', start + 2]);
+    expect(r.map((x) => (x.ok ? x.event.seq : x.error.code))).toEqual([start + 1, 'MH_ERR_MSG_NOT_FOUND', 'MH_ERR_MSG_CONFLICT', start + 2]);
     expect((await s.history(all, 100)).map((x) => x.id)).toEqual(['a', 'b', 'c', 'd']);
   });
 

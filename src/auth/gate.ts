@@ -1,5 +1,5 @@
 /**
- * @module gate
+ * @module auth/gate
  * Who gets in, decided once per WebSocket handshake or HTTP request, before anything else runs, in this order:
  *
  *   origin (403) → identity: embedder's authenticate() or the JWT (401 for a bad token) → session cookie →
@@ -9,10 +9,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { checkAccess, type Authenticator, type Sessions } from './auth/index.js';
-import { MhError, toMhError } from './errors.js';
-import type { ConnectionInfo, MessageHandler } from './handler.js';
-import type { Args, User } from './types.js';
+import type { ConnectionInfo, MessageHandler } from '../core/handler.js';
+import { MhError, toMhError } from '../errors.js';
+import type { Args, User } from '../types.js';
+import { checkAccess, type Authenticator, type Sessions } from './index.js';
 
 export interface GateOptions {
   /** The embedding app's hook; when it returns a user, the JWT is not consulted. */

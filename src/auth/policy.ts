@@ -1,13 +1,12 @@
 /**
- * @module policy
+ * @module auth/policy
  * How much a handler's clients may do once admitted (see gate.ts for who gets in): per-connection message
  * rates, per-address rates for HTTP publishers, connection caps, and token expiry with in-band refresh.
  */
-import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator, type Limits } from './auth/index.js';
-import type { Connection } from './connection.js';
-import { AddressRates } from './auth/rate.js';
-import { MhError } from './errors.js';
-import { Payload } from './transport/socket.js';
+import type { Subscriber } from '../core/subscriber.js';
+import { MhError } from '../errors.js';
+import { ConnectionCounter, RateGuard, checkRefresh, msUntilExpiry, type Authenticator, type Limits } from './index.js';
+import { AddressRates } from './rate.js';
 
 export class AccessPolicy {
   /** Open connections per handler and per client address (kwargs `limits`). */
@@ -41,29 +40,28 @@ export class AccessPolicy {
   }
 
   /** Closes the connection with 4401 when its token expires, unless `_auth` brought a fresher one. */
-  expireAt(conn: Connection, expiresAt: number | null): void {
+  expireAt(conn: Subscriber, expiresAt: number | null): void {
     if (conn.expiry) clearTimeout(conn.expiry);
     conn.expiry = null;
     const ms = msUntilExpiry(expiresAt, Date.now());
     if (ms === null) return;
     conn.expiry = setTimeout(() => {
       const e = new MhError('MH_ERR_AUTH_EXPIRED');
-      conn.sendError(e);
-      conn.socket.close(e.closeCode!, 'Token expired');
+      conn.closeWith(e);
     }, ms);
     conn.expiry.unref();
   }
 
   /** `{"_auth": token}`: a refreshed token for the same user keeps the connection open past the old expiry. */
-  async refresh(conn: Connection, token: unknown, ref: unknown): Promise<void> {
+  async refresh(conn: Subscriber, token: unknown, ref: unknown): Promise<void> {
     try {
-      if (!this.verifier) throw new MhError('MH_ERR_MSG_REJECTED', [], { message: 'Token refresh needs JWT auth (the auth: section)' });
-      if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_MSG_REJECTED', [], { message: '_auth must be a token string' });
+      if (!this.verifier) throw new MhError('MH_ERR_CONTROL_REFUSED', ['a token refresh needs JWT auth (the auth: section)']);
+      if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_CONTROL_REFUSED', ['_auth must be a token string']);
       const next = await this.verifier.verify(token);
       const mismatch = checkRefresh(conn.scope.current_user, next.user);
       if (mismatch) throw mismatch;
       this.expireAt(conn, next.expiresAt);
-      conn.socket.send(Payload.of({ _auth: 'ok', _ref: ref, expires: next.expiresAt === null ? null : new Date(next.expiresAt).toISOString() }));
+      conn.sink.sendText(conn.codec.authOk(ref, next.expiresAt), 0);
     } catch (err) {
       conn.fail(err, ref);
     }

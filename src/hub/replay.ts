@@ -1,17 +1,18 @@
 /**
- * @module replay
+ * @module hub/replay
  * What a connection receives before live events: the history snapshot, or — when it resumes with `_since=N`
  * (or is a durable subscriber) — exactly the events after N that match its filter, read from the event
  * record. Both are sent in pages, paced by the socket, so a 100k-row replay neither blocks the event loop
  * nor trips the slow-consumer limit, and both report the sequence number they reflect so the connection can
  * switch to live events with no gap and no duplicate.
  */
-import { compilePredicate, projectRow, type Filter } from './filter/index.js';
-import { matches } from './hub/hub.js';
-import { rowJson } from './store/apply.js';
-import type { Store, StoredEvent } from './store/store.js';
-import { Payload, type Socket } from './transport/socket.js';
-import type { Row } from './types.js';
+import { compilePredicate, projectRow, type Filter } from '../filter/index.js';
+import type { Codec } from '../protocol/codec.js';
+import { msghubCodec } from '../protocol/msghub.js';
+import type { Store, StoredEvent } from '../store/store.js';
+import { Payload, type Sink } from '../transport/socket.js';
+import type { Row } from '../types.js';
+import { matches } from './hub.js';
 
 /** Events read from the record per page when resuming. */
 const EVENT_PAGE = 500;
@@ -23,22 +24,23 @@ class SocketClosed extends Error {}
 const HISTORY_KEEP = ['_seq'] as const;
 const LIVE_KEEP = ['_method', 'id', '_seq'] as const;
 
-/** Sends the history snapshot; returns the sequence number it reflects. */
-export async function sendHistory(socket: Socket, store: Store, filter: Filter, limit: number): Promise<number> {
+/** Sends the history snapshot in the sink's protocol; returns the sequence number it reflects. */
+export async function sendHistory(sink: Sink, store: Store, filter: Filter, limit: number, codec: Codec = msghubCodec): Promise<number> {
   try {
     return await store.replay(
       filter,
       limit,
       async (rows) => {
-        if (!socket.isOpen) throw new SocketClosed();
+        if (!sink.isOpen) throw new SocketClosed();
         for (const row of rows) {
-          // A history row goes to this socket alone: its JSON is handed over as text, framed with the rest.
-          socket.sendText(rowJson(row) ?? JSON.stringify(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row), Number(row._seq));
-          if (socket.backlogged) await socket.drained();
+          // A history row goes to this sink alone: its text is handed over as is, framed with the rest.
+          sink.sendText(codec.history(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row), Number(row._seq));
+          if (sink.backlogged) await sink.drained();
         }
-        await socket.drained();
+        await sink.drained();
       },
-      { json: true },
+      // Rows the store renders as msghub's JSON itself (store/apply.ts ROW_JSON): only for msghub's codec.
+      { json: codec === msghubCodec },
     );
   } catch (err) {
     if (err instanceof SocketClosed) return store.lastSeq;
@@ -64,7 +66,14 @@ export type ResumeResult = { ok: true; snapshot: number } | { ok: false; oldest:
  * number, or `ok: false` when `since` is older than the event record keeps (or newer than any event): the
  * caller then says so and falls back to history.
  */
-export async function sendEventsSince(socket: Socket, store: Store, filter: Filter, since: number, onSent?: (payload: Payload) => void): Promise<ResumeResult> {
+export async function sendEventsSince(
+  sink: Sink,
+  store: Store,
+  filter: Filter,
+  since: number,
+  onSent?: (payload: Payload) => void,
+  codec: Codec = msghubCodec,
+): Promise<ResumeResult> {
   // The database's committed sequence, not this process's: another process may have committed since.
   const snapshot = await store.committedSeq();
   const oldest = await store.oldestSeq();
@@ -72,7 +81,7 @@ export async function sendEventsSince(socket: Socket, store: Store, filter: Filt
   const predicate = compilePredicate(filter);
   let cursor = since;
   while (cursor < snapshot) {
-    if (!socket.isOpen) break;
+    if (!sink.isOpen) break;
     const events = await store.eventsSince(cursor, EVENT_PAGE);
     if (events.length === 0) break;
     // Sequence numbers are gapless: a jump means events were pruned under us. Start over from history.
@@ -81,13 +90,13 @@ export async function sendEventsSince(socket: Socket, store: Store, filter: Filt
       if (event.seq > snapshot) break;
       if (!matches(predicate, event)) continue;
       const frame = eventFrame(event);
-      const payload = Payload.of(filter.columns ? projectRow(frame, filter, LIVE_KEEP) : frame, event.seq);
-      socket.send(payload);
+      const payload = new Payload(codec.event(filter.columns ? projectRow(frame, filter, LIVE_KEEP) : frame), event.seq);
+      sink.send(payload);
       onSent?.(payload);
-      if (socket.backlogged) await socket.drained();
+      if (sink.backlogged) await sink.drained();
     }
     cursor = events[events.length - 1]!.seq;
-    await socket.drained();
+    await sink.drained();
   }
   return { ok: true, snapshot };
 }

@@ -1,0 +1,112 @@
+/**
+ * @module pipeline/commit
+ * Group commit: every message that finishes the pipeline during one event-loop turn is written in one
+ * transaction (at most MAX_BATCH per transaction), then everything committed goes to the bus as one batch, in
+ * commit order, and then each message's Reply hears its outcome. So a sender hears its acknowledgement after its
+ * own event was handed to the hub, and no subscriber ever hears of a message that was not stored.
+ */
+import { MhError } from '../errors.js';
+import type { BusEvent } from '../bus/bus.js';
+import type { Reply } from '../core/intake.js';
+import type { Logger } from '../log.js';
+import type { Store, WriteResult } from '../store/store.js';
+import type { Prepared } from './run.js';
+
+/** The most writes committed in one transaction; a turn with more is split. */
+const MAX_BATCH = 1000;
+
+export interface Pending {
+  prepared: Prepared;
+  reply: Reply;
+  /** Called once the message is answered (the intake frees its place in the write queue). */
+  done: () => void;
+}
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+  private readonly columnNames: readonly string[];
+  /** Called after each committed batch with its number of events (e.g. to wake the alert worker). */
+  onCommit: ((events: number) => void) | null = null;
+
+  constructor(
+    private readonly entry: string,
+    private readonly store: Store,
+    private readonly publish: (events: BusEvent[]) => void,
+    private readonly log: Logger,
+  ) {
+    this.columnNames = [...store.columns.keys()];
+  }
+
+  enqueue(p: Pending): void {
+    this.queue.push(p);
+    this.schedule();
+  }
+
+  /** Everything enqueued during this turn commits in one transaction, on the next. */
+  private schedule(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Resolves when every message enqueued so far has been committed and published. */
+  async drained(): Promise<void> {
+    while (this.queue.length || this.flushing || this.flushScheduled) await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
+  }
+
+  /** Commits queued messages in batches, then publishes each batch in commit order and answers its senders. */
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        let results: WriteResult[];
+        try {
+          results = await this.store.write(batch.map((p) => p.prepared.req));
+        } catch (err) {
+          // A store that throws instead of answering per request: every message of the batch was refused, and
+          // each is still answered, so senders hear of it and shutdown does not wait for them.
+          this.log('error', `url:${this.entry}: write failed`, err);
+          const e = err instanceof MhError ? err : new MhError('MH_ERR_STORE_FAILED', ['the write failed'], { cause: err });
+          results = batch.map(() => ({ ok: false, error: e }));
+        }
+        const events: BusEvent[] = [];
+        for (let i = 0; i < batch.length; i++) {
+          const r = results[i]!;
+          if (!r.ok) continue;
+          const frame = batch[i]!.prepared.frame;
+          // A POST's frame carries the whole new row (column defaults included), like its history row will; a
+          // column the frame leaves out on purpose (`modify` removed it) stays out.
+          if (r.event.method === 'POST') {
+            const omitted = batch[i]!.prepared.omitted;
+            for (const c of this.columnNames) if (!(c in frame) && !omitted?.has(c)) frame[c] = r.event.after![c];
+          }
+          frame._seq = r.event.seq;
+          // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail.
+          events.push({ entry: this.entry, event: r.event, frame });
+        }
+        if (events.length) this.publish(events);
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!;
+          const r = results[i]!;
+          // Not logged here when refused: the store logged the driver's detail, once per kind a minute.
+          if (r.ok) p.reply.committed(r.event, p.prepared.frame);
+          else p.reply.refused(r.error);
+          p.done();
+        }
+        if (events.length) this.onCommit?.(events.length);
+      }
+    })().finally(() => {
+      this.flushing = null;
+      // A reply may have led its sender to send the next message while this flush was ending (an HTTP body's
+      // items go one after another): it must not wait for a flush that nothing schedules.
+      if (this.queue.length) this.schedule();
+    });
+    return this.flushing;
+  }
+}
