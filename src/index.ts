@@ -15,3 +15,9 @@ export { MhError, ConfigError, CloseCode, catalog, type MhErrorCode, type Config
 export type { Method, Row, Args, User, Disposable, ColumnDef, ColumnKind } from './types.js';
 export type { Bus, BusBatch, BusEvent } from './bus/bus.js';
 export { LocalBus } from './bus/local.js';
+export type { ConnectionInfo, SubscribeOptions } from './core/handler.js';
+export type { Session } from './core/session.js';
+export type { Codec, Intent, Ack } from './protocol/codec.js';
+export { msghubCodec } from './protocol/msghub.js';
+export type { Sink } from './transport/socket.js';
+export { parseFilter, parseFilterGroups, anyOf, filterGroups, type Filter, type Condition } from './filter/index.js';

@@ -22,7 +22,7 @@ import type { BusEvent } from '../bus/bus.js';
 import { deepFreeze } from '../config/freeze.js';
 import type { MessageHandlerConfig } from '../config/message-handler.js';
 import { MhError, toMhError } from '../errors.js';
-import { FilterBudget, parseFilter, type Filter } from '../filter/index.js';
+import { FilterBudget, filterComparisons, parseFilter, type Filter } from '../filter/index.js';
 import { Durable } from '../hub/durable.js';
 import { Hub } from '../hub/hub.js';
 import { sendEventsSince, sendHistory } from '../hub/replay.js';
@@ -162,7 +162,7 @@ export class MessageHandler {
     if (this.closing) return refuse(new MhError('MH_ERR_SHUTTING_DOWN'), 1001);
     let sub: { scope: ExprHandler; filter: Filter };
     try {
-      sub = options.filter ? { scope: this.scope(info, emptyArgs()), filter: options.filter } : await this.subscription(info);
+      sub = options.filter ? { scope: this.scope(info, emptyArgs()), filter: this.givenFilter(options.filter) } : await this.subscription(info);
     } catch (err) {
       const e = toMhError(err);
       if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.name}: open failed`, err);
@@ -191,6 +191,13 @@ export class MessageHandler {
       return refuse(e, e.closeCode ?? 4500);
     }
     return s;
+  }
+
+  /** A filter given in code obeys the same size bound as one from a query string. */
+  private givenFilter(filter: Filter): Filter {
+    const n = filterComparisons(filter);
+    if (n > this.config.maxFilterArgs) throw new MhError('MH_ERR_FILTER_VALUE', ['filter', `${n} comparisons; the limit is ${this.config.maxFilterArgs}`]);
+    return filter;
   }
 
   /** The `handler` object expressions see. */

@@ -15,6 +15,7 @@
 
 import { HANDLER_DEFAULTS } from '../config/defaults.js';
 import { MhError } from '../errors.js';
+import { filterGroups } from './groups.js';
 import { filterKey } from './key.js';
 import { TEXT_OPS } from './operators.js';
 import type { Filter } from './types.js';
@@ -22,11 +23,25 @@ import type { Filter } from './types.js';
 /** Default bound on the scans of all distinct live filters of one handler (`max_filter_scans`). */
 export const DEFAULT_MAX_FILTER_SCANS: number = HANDLER_DEFAULTS.max_filter_scans;
 
-/** The substring searches one event costs this filter: one per value of a substring condition. */
+/**
+ * The substring searches one event may cost this filter: one per value of a substring condition, in every
+ * group (an any-of filter stops at the first group that passes, but a row that passes none runs them all).
+ */
 export function filterScans(filter: Filter): number {
   let scans = 0;
-  for (const c of filter.where) if (TEXT_OPS.has(c.op)) scans += c.values.length;
+  for (const group of filterGroups(filter)) for (const c of group) if (TEXT_OPS.has(c.op)) scans += c.values.length;
   return scans;
+}
+
+/**
+ * The comparisons a filter holds, bounded by `max_filter_args`: one per value of a condition (a condition with
+ * no values, `null` / `notnull`, is one), in every group. Each is one test in SQL (an IN list entry, an OR-ed
+ * instr()) and at most one in the predicate, so this bounds both the SQL's size and a row's work.
+ */
+export function filterComparisons(filter: Filter): number {
+  let comparisons = 0;
+  for (const group of filterGroups(filter)) for (const c of group) comparisons += Math.max(1, c.values.length);
+  return comparisons;
 }
 
 /** Gives back what {@link FilterBudget.admit} took. Idempotent: a second call does nothing. */

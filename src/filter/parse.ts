@@ -8,7 +8,9 @@
 import { MhError } from '../errors.js';
 import type { Args, ColumnDef } from '../types.js';
 import { asciiLower, canonicalValues, compareCodePoints } from './compare.js';
+import { filterComparisons } from './budget.js';
 import { convertValue } from './convert.js';
+import { anyOf } from './groups.js';
 import { FOLDED_OPS, TEXT_OPS, resolveKey } from './operators.js';
 import type { Condition, Filter, ParseOptions, Scalar } from './types.js';
 
@@ -64,13 +66,61 @@ export function parseFilter(
   }
 
   // Each value is one comparison in SQL (an IN list entry, an OR-ed instr()), so values are what is budgeted.
-  const comparisons = where.reduce((sum, c) => sum + Math.max(1, c.values.length), 0);
-  if (comparisons > maxConditions) {
-    throw new MhError('MH_ERR_FILTER_VALUE', ['filter', `${comparisons} comparisons; the limit is ${maxConditions}`]);
-  }
+  checkComparisons(filterComparisons(filter), maxConditions);
   // A canonical order makes equal filters compile to identical SQL text and identical keys.
   where.sort((a, b) => compareCodePoints(a.column, b.column) || compareCodePoints(a.op, b.op));
   return filter;
+}
+
+/** The keys that shape a whole filter: allowed in the shared args of {@link parseFilterGroups}, not in a group. */
+const CONTROLS: ReadonlySet<string> = new Set(['_sort', '_limit', '_offset', '_c']);
+
+/**
+ * Parses a filter that is any of several groups (module filter/groups has an example per adapter): a row
+ * matches when it passes every condition of `args` and every condition of at least one of `groups`. `args` is
+ * parsed as by {@link parseFilter} (controls and `options.reserved` included) and its conditions are AND-ed into
+ * each group; a group holds conditions only. The result is canonical and frozen (see `anyOf`).
+ *
+ * Bounds: `options.maxConditions` counts the comparisons of the whole filter, `args`' conditions once per group
+ * they are AND-ed into; a filter with more groups than that is refused before anything is parsed.
+ *
+ * @throws MhError as {@link parseFilter}, and MH_ERR_FILTER_COLUMN for a control (`_sort`, `_limit`, `_offset`,
+ *   `_c`) or reserved key inside a group; MH_ERR_FILTER_VALUE for no groups, or too many groups or comparisons.
+ */
+export function parseFilterGroups(
+  args: Args,
+  groups: readonly Args[],
+  columns: ReadonlyMap<string, ColumnDef>,
+  options: ParseOptions = {},
+): Filter {
+  const maxConditions = options.maxConditions ?? DEFAULT_MAX_CONDITIONS;
+  if (groups.length === 0) throw new MhError('MH_ERR_FILTER_VALUE', ['filter', 'an any-of filter needs at least one group']);
+  // Every group but an empty one costs a comparison, and an empty one passes every row: no use for more.
+  if (groups.length > maxConditions) {
+    throw new MhError('MH_ERR_FILTER_VALUE', ['filter', `${groups.length} groups; the limit is ${maxConditions}`]);
+  }
+  const shared = parseFilter(args, columns, options);
+  const sharedComparisons = filterComparisons(shared);
+  const groupOptions: ParseOptions = { maxConditions, maxNeedle: options.maxNeedle };
+  const parsed: Condition[][] = [];
+  let comparisons = 0;
+  for (const group of groups) {
+    for (const key of Object.keys(group)) {
+      if (CONTROLS.has(key) || options.reserved?.has(key)) throw new MhError('MH_ERR_FILTER_COLUMN', [key]);
+    }
+    const { where } = parseFilter(group, columns, groupOptions);
+    // Counted as run: the shared conditions are tested again in every group.
+    comparisons += sharedComparisons + filterComparisons({ where, sort: [] });
+    checkComparisons(comparisons, maxConditions);
+    parsed.push([...shared.where, ...where]);
+  }
+  return anyOf(parsed, shared);
+}
+
+function checkComparisons(comparisons: number, maxConditions: number): void {
+  if (comparisons > maxConditions) {
+    throw new MhError('MH_ERR_FILTER_VALUE', ['filter', `${comparisons} comparisons; the limit is ${maxConditions}`]);
+  }
 }
 
 function parseCondition(key: string, raw: readonly string[], columns: ReadonlyMap<string, ColumnDef>, maxNeedle: number): Condition | undefined {

@@ -11,15 +11,36 @@ import { foldMemo } from './fold.js';
 import type { Condition, Filter, Predicate, Scalar } from './types.js';
 
 /**
- * Compiles `filter.where` (and only that: sort, limit, offset and `_c` never gate live delivery).
+ * Compiles `filter.where` and `filter.or` (and only those: sort, limit, offset and `_c` never gate live
+ * delivery). An AND-only filter compiles exactly as it always has; an any-of filter tries its groups in order
+ * and stops at the first that passes.
  *
  * Rows hold canonical JavaScript values: text → string, integer/real → number, boolean → boolean (0/1 is
  * accepted too), NULL → null, and a key absent from the row counts as NULL. A value of the wrong type for its
  * condition (a number where text is expected) matches no positive operator, so the negated ones accept it.
  */
 export function compilePredicate(filter: Filter): Predicate {
-  const tests = filter.where.map(compileCondition);
-  if (tests.length === 0) return () => true;
+  const { or } = filter;
+  if (or === undefined || or.length === 0) return allOf(filter.where);
+  const groups = [filter.where, ...or].map(allOf);
+  // An empty group passes every row, as in SQL (sql.ts leaves the WHERE clause out).
+  if (groups.includes(always)) return always;
+  if (groups.length === 2) {
+    const [a, b] = groups as [Predicate, Predicate];
+    return (row) => a(row) || b(row);
+  }
+  return (row) => {
+    for (const group of groups) if (group(row)) return true;
+    return false;
+  };
+}
+
+const always: Predicate = () => true;
+
+/** One group: true when the row passes every condition. */
+function allOf(where: readonly Condition[]): Predicate {
+  const tests = where.map(compileCondition);
+  if (tests.length === 0) return always;
   if (tests.length === 1) return tests[0];
   return (row) => {
     for (const test of tests) if (!test(row)) return false;

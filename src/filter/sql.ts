@@ -27,18 +27,43 @@ interface Fragment {
 }
 
 /**
- * Adds `filter.where` to a query builder as AND-ed WHERE clauses and returns the same builder.
- * Only `where` is read; see {@link applyOrder} for the rest.
+ * Adds `filter.where` to a query builder as AND-ed WHERE clauses and returns the same builder. An any-of
+ * filter (`filter.or`) is one clause, `((a AND b) OR (c AND d))`, parenthesised whole so that conditions the
+ * caller adds after it are AND-ed with all of it; with an empty group (which passes every row) no clause is
+ * added. Only `where` and `or` are read; see {@link applyOrder} for the rest.
+ *
+ * NULL: every condition's SQL is TRUE exactly when the predicate accepts the row, and otherwise FALSE or NULL
+ * (UNKNOWN), which AND and OR combine into FALSE or NULL alike, and nothing negates a group: so a WHERE of
+ * groups selects exactly the rows the predicate accepts.
  *
  * @throws MhError MH_ERR_FILTER_VALUE when a hand-built condition on an integer column holds a number outside
  *   ±(2^53 − 1) (the parser never builds one).
  */
 export function applyWhere<QB extends Knex.QueryBuilder>(qb: QB, filter: Filter, client: SqlClient): QB {
+  const { or } = filter;
+  if (or !== undefined && or.length > 0) {
+    const groups = groupsSql([filter.where, ...or], client);
+    if (groups) qb.whereRaw(groups.sql, groups.bindings);
+    return qb;
+  }
   for (const condition of filter.where) {
     const { sql, bindings } = conditionSql(condition, client);
     qb.whereRaw(sql, bindings);
   }
   return qb;
+}
+
+/** Any-of groups as one fragment; undefined when a group is empty (no condition: every row passes). */
+function groupsSql(groups: readonly (readonly Condition[])[], client: SqlClient): Fragment | undefined {
+  const parts: Fragment[] = [];
+  for (const group of groups) {
+    if (group.length === 0) return undefined;
+    const conditions = group.map((c) => conditionSql(c, client));
+    // Every condition's SQL binds tighter than AND (IS NULL, a comparison, or parenthesised), so one needs none.
+    const sql = conditions.length === 1 ? conditions[0]!.sql : `(${conditions.map((c) => c.sql).join(' AND ')})`;
+    parts.push({ sql, bindings: conditions.flatMap((c) => c.bindings) });
+  }
+  return anyOf(parts);
 }
 
 /**

@@ -46,9 +46,18 @@ export interface Condition {
   numeric?: 'integer' | 'real';
 }
 
-/** A parsed subscription or history filter. Conditions are AND-ed. */
+/**
+ * A parsed subscription or history filter: any of one or more all-of groups of conditions. `where` is the first
+ * (usually the only) group and `or` holds the others, so a row matches when it passes every condition of `where`
+ * or every condition of one group of `or`. An empty group passes every row, so `where: []` is "no filter"
+ * whatever `or` holds; code that reads `where` alone (and only asks whether it is empty) stays correct, and code
+ * that ignored `or` would see a narrower filter, never a wider one. `anyOf` / `parseFilterGroups` (groups.ts)
+ * build the canonical form: no `or` key when there is one group, groups sorted and distinct.
+ */
 export interface Filter {
   where: Condition[];
+  /** Further all-of groups, OR-ed with `where`; absent (the common case) for an AND-only filter. */
+  or?: Condition[][];
   /** ORDER BY, in order; history only. */
   sort: { column: string; desc: boolean }[];
   /** History only: never gates live delivery. */
@@ -62,7 +71,10 @@ export interface Filter {
 export interface ParseOptions {
   /** Argument keys owned by the transport (`_since`, `_wait`, `access_token`, …): skipped, never errors. */
   reserved?: ReadonlySet<string>;
-  /** Most comparisons one filter may hold, counting each value of a condition (default 64). */
+  /**
+   * Most comparisons one filter may hold, counting each value of a condition, summed over all its groups
+   * (default 64).
+   */
   maxConditions?: number;
   /**
    * Longest value, in UTF-16 code units, of a substring condition (`~=`, `!~=`, `*=`, `!*=`) or a text ordering
@@ -71,5 +83,5 @@ export interface ParseOptions {
   maxNeedle?: number;
 }
 
-/** The live-event side of a Filter: true when the row passes every condition. */
+/** The live-event side of a Filter: true when the row passes every condition of at least one group. */
 export type Predicate = (row: Row) => boolean;
