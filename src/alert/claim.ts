@@ -17,7 +17,10 @@ export interface ClaimedRow {
   createdAt: string;
   /** Attempts including this one. */
   attempts: number;
-  /** `lease_until` written by the claim: later updates require it, so a worker that lost its lease changes nothing. */
+  /**
+   * `lease_until` as this worker last wrote it (by the claim, then by each renewal): later updates require it, so
+   * a worker that lost its lease changes nothing. Updated in place by {@link renewLease}.
+   */
   lease: string;
 }
 
@@ -97,6 +100,19 @@ export async function claimDue(
  */
 export async function markSent(knex: Knex, id: string): Promise<void> {
   await knex(OUTBOX_TABLE).where('id', id).update({ state: 'sent', sent_at: isoAt(), lease_until: null, last_error: null });
+}
+
+/**
+ * Extends a claim this worker still holds to `until` (ISO), and records it in `row.lease`. Returns false if the
+ * lease was lost: the row was re-claimed by another worker after it expired (which rewrote `lease_until`), or
+ * finished. A lease that expired but was not taken yet is still ours, and is renewed.
+ */
+export async function renewLease(knex: Knex, row: ClaimedRow, until: string): Promise<boolean> {
+  // MySQL counts changed rows, not matched ones: writing the same value would read as a lost lease.
+  if (until <= row.lease) return true;
+  const n = await knex(OUTBOX_TABLE).where({ id: row.id, state: 'sending', lease_until: row.lease }).update({ lease_until: until });
+  if (n === 1) row.lease = until;
+  return n === 1;
 }
 
 /** Schedules another attempt. Returns false if the lease was lost (another worker owns the row now). */

@@ -24,7 +24,7 @@ export interface Mailer {
 
 /**
  * SMTP timeouts. nodemailer's defaults (2 min to connect, 10 min of socket silence) would let one dead server
- * hold a worker slot far past the lease; these keep one attempt under about 80 s.
+ * hold a worker slot for many minutes; these keep a stalled attempt under about 80 s.
  */
 const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 60_000 };
 

@@ -18,8 +18,10 @@ export interface OutboxOptions {
   /** Longest sleep between looks at the table (new rows from other processes, retries). `kick()` wakes sooner. */
   pollMs: number;
   /**
-   * How long a claimed alert belongs to its worker. A row still `sending` after this (the worker died mid-send)
-   * is claimed again. Must exceed the longest send (the SMTP timeouts in mailer.ts add up to about 80 s).
+   * How long a claim lasts unless renewed. The worker renews it every `leaseMs / 3` while the send runs, so a
+   * send may take longer than this; a row still `sending` after it (its worker died) is claimed again, so this
+   * is about how long a crash delays an alert. Must exceed the longest stall of a live process (event loop,
+   * database) and the clock difference between nodes that share the outbox.
    */
   leaseMs: number;
   /** `sent` rows older than this are deleted, so the table does not grow forever. `dead` rows are kept. */
@@ -37,7 +39,7 @@ export const DEFAULT_OUTBOX_OPTIONS: Readonly<OutboxOptions> = Object.freeze({
   baseDelayMs: 1 * SECOND,
   maxDelayMs: 15 * MINUTE,
   pollMs: 5 * SECOND,
-  leaseMs: 10 * MINUTE,
+  leaseMs: 1 * MINUTE,
   keepSentMs: 7 * 24 * HOUR,
 });
 

@@ -5,14 +5,17 @@
  * jitter, or `dead`. It never throws into its caller: database and SMTP failures are logged and retried on the
  * next wake-up, so the message pipeline never waits for, or breaks on, mail.
  *
- * Delivery guarantee: every committed alert is sent at least once while it is young enough and has attempts
- * left; it is sent twice only if a process dies between the SMTP server's acceptance and the `sent` update, and
- * then both copies carry the same Message-ID.
+ * Delivery guarantee: at least once. Every committed alert is sent while it is young enough and has attempts
+ * left; a claim is a short lease renewed while the send runs (lease.ts), so an alert whose worker died is retried
+ * about `leaseMs` later. It is sent twice only if a process dies between the SMTP server's acceptance and the
+ * `sent` update, or cannot renew its lease for a whole `leaseMs` (a stalled process or database); both copies
+ * carry the same Message-ID.
  */
 import { EventEmitter } from 'node:events';
 import { getSystemErrorName } from 'node:util';
 import type { Knex } from 'knex';
 import { claimDue, markDead, markRetry, markSent, nextDueAt, pruneSent, type ClaimedRow } from './claim.js';
+import { LeaseKeeper } from './lease.js';
 import { defaultAlertLog, type AlertLog } from './log.js';
 import type { Mailer } from './mailer.js';
 import { backoffDelay, resolveOutboxOptions, type OutboxOptions } from './options.js';
@@ -171,12 +174,20 @@ export class OutboxWorker extends EventEmitter<OutboxWorkerEvents> {
       await this.#giveUp(row, event, `corrupt payload: ${oneLine(err)}`);
       return;
     }
+    // Renewed for as long as the send takes, and stopped before the outcome is recorded under the final lease.
+    const lease = new LeaseKeeper(this.#knex, row, this.#opts.leaseMs, this.#log);
+    let failure: { err: unknown } | null = null;
     try {
       const mailer = this.#mailers.get(mail.service);
       if (!mailer) throw new Error(`no mailer for email service "${mail.service}"`);
       await mailer.send(mail, messageIdFor(row.id, mail));
     } catch (err) {
-      await this.#failed(row, event, err);
+      failure = { err };
+    } finally {
+      await lease.stop();
+    }
+    if (failure) {
+      await this.#failed(row, event, failure.err);
       return;
     }
     try {

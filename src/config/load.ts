@@ -6,6 +6,11 @@
  * problem with its YAML path and file, then throw one {@link ConfigError} or return a deep-frozen config. The
  * shape of each url entry is checked here; handler-specific kwargs are checked by the handler's own validator
  * (pass them as `options.validators` to have their issues reported in the same error).
+ *
+ * A problem never hides another: {@link inspectConfig} returns the usable part of a broken config together with
+ * its issues, so a caller that checks more (the service compiles kwargs, `email:`, `auth:`) reports everything in
+ * one run. An entry whose routing keys are broken (no `pattern`, a bad `priority`, an unknown key) is left out of
+ * `urls` but still offered in `checkable`, so its kwargs are checked too.
  */
 
 import { realpath, stat } from 'node:fs/promises';
@@ -55,8 +60,11 @@ export interface AppConfig {
   /** In match order (see `http/router`). */
   urls: UrlEntry[];
   listen: { port?: number; host?: string };
-  /** Module name → absolute module file (relative paths resolve against their YAML's folder) and YAML path. */
-  modules: Record<string, { file: string; path: string }>;
+  /**
+   * Module name → absolute module file (relative paths resolve against their YAML's folder), YAML path, and the
+   * YAML file that declared it (`source`).
+   */
+  modules: Record<string, { file: string; path: string; source: string }>;
   /** Other known top-level sections (`email`, `auth`), verbatim after variable expansion. */
   sections: Record<string, ConfigSection>;
 }
@@ -69,7 +77,7 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Known handler names. Default {@link DEFAULT_HANDLERS}. */
   handlers?: readonly string[];
-  /** Handler name → validator, run on each well-formed entry of that handler. Default none. */
+  /** Handler name → validator, run on each entry of that handler whose kwargs are a mapping. Default none. */
   validators?: Readonly<Record<string, HandlerValidator>>;
 }
 
@@ -83,25 +91,57 @@ const URL_KEYS = ['pattern', 'handler', 'kwargs', 'priority'];
 const LISTEN_KEYS = ['port', 'host'];
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** What one load found: the usable part of the config, and every issue (empty when the config is valid). */
+export interface LoadResult {
+  /** Deep-frozen. With issues, it holds only what is well formed (a broken url entry is not in `urls`). */
+  config: AppConfig;
+  /**
+   * Every url entry whose handler and kwargs can be checked, in file order: those in `config.urls` and those
+   * left out of it only because of a routing problem (their `pattern` is then ''). For reporting, not routing.
+   */
+  checkable: readonly UrlEntry[];
+  issues: readonly ConfigIssue[];
+}
+
 /**
  * Loads a root config file and everything it imports. Throws {@link ConfigError} listing every issue found
  * (including an unreadable file or a YAML syntax error, reported with `line:column`).
  */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<AppConfig> {
-  const absolute = path.resolve(file);
-  const { value, issues } = await readYamlFile(absolute);
-  if (issues.length > 0) throw new ConfigError(issues);
-  const real = await realpath(absolute).catch(() => absolute);
-  return new Loader(absolute, options).run(value, real);
+  return orThrow(await inspectConfig(file, options));
 }
 
 /**
  * Loads a config given as an object (an embedding app's config). `$YAMLPATH` is `baseDir`, imports resolve
  * against it, and issues name the virtual file `<baseDir>/<object>`. The object is copied, never modified.
  */
-export function loadConfigObject(obj: unknown, baseDir: string, options: LoadOptions = {}): Promise<AppConfig> {
+export async function loadConfigObject(obj: unknown, baseDir: string, options: LoadOptions = {}): Promise<AppConfig> {
+  return orThrow(await inspectConfigObject(obj, baseDir, options));
+}
+
+/** Like {@link loadConfig}, but returns the issues with whatever could be loaded instead of throwing. */
+export async function inspectConfig(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const absolute = path.resolve(file);
+  const { value, issues } = await readYamlFile(absolute);
+  // An unreadable or unparsable root leaves nothing else to check.
+  if (issues.length > 0) return { config: emptyConfig(absolute), checkable: [], issues };
+  const real = await realpath(absolute).catch(() => absolute);
+  return new Loader(absolute, options).run(value, real);
+}
+
+/** Like {@link loadConfigObject}, but returns the issues with whatever could be loaded instead of throwing. */
+export function inspectConfigObject(obj: unknown, baseDir: string, options: LoadOptions = {}): Promise<LoadResult> {
   const file = path.join(path.resolve(baseDir), '<object>');
   return new Loader(file, options).run(obj, file);
+}
+
+function orThrow({ config, issues }: LoadResult): AppConfig {
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function emptyConfig(file: string): AppConfig {
+  return deepFreeze({ file, urls: [], listen: {}, modules: {}, sections: {} });
 }
 
 interface FileContext {
@@ -121,6 +161,8 @@ class Loader {
   readonly #validators: Readonly<Record<string, HandlerValidator>>;
   readonly #issues: ConfigIssue[] = [];
   readonly #urls: UrlEntry[] = [];
+  /** Every entry whose kwargs can be checked, routable or not, in file order. */
+  readonly #checkable: UrlEntry[] = [];
   readonly #urlOwner = new Map<string, string>();
   readonly #modules: AppConfig['modules'] = {};
   readonly #moduleOwner = new Map<string, string>();
@@ -137,22 +179,23 @@ class Loader {
     this.#validators = options.validators ?? {};
   }
 
-  async run(value: unknown, rootReal: string): Promise<AppConfig> {
+  async run(value: unknown, rootReal: string): Promise<LoadResult> {
     const yamlPath = path.dirname(this.#root);
     this.#loaded.set(rootReal, this.#root);
     const chain = [{ real: rootReal, file: this.#root }];
     await this.#loadFile(value, { file: this.#root, yamlPath, yamlUrl: '', isRoot: true, chain });
     for (const issue of await Promise.all(this.#moduleChecks)) if (issue) this.#issues.push(issue);
     const urls = deepFreeze(sortRoutes(this.#urls));
-    await this.#runValidators(urls);
-    if (this.#issues.length > 0) throw new ConfigError(this.#issues);
-    return deepFreeze({
+    const checkable = deepFreeze(this.#checkable);
+    await this.#runValidators(checkable);
+    const config = deepFreeze({
       file: this.#root,
       urls,
       listen: this.#listen,
       modules: this.#modules,
       sections: this.#sections,
     });
+    return { config, checkable, issues: this.#issues };
   }
 
   #issue(file: string, issuePath: string, message: string): void {
@@ -239,15 +282,19 @@ class Loader {
       const owner = this.#urlOwner.get(name);
       if (owner !== undefined) {
         this.#issue(ctx.file, entryPath, `duplicate url key "${name}"; already defined in ${owner}`);
-      } else if (entry) {
-        this.#urlOwner.set(name, ctx.file);
-        this.#urls.push(entry);
+        continue;
       }
+      this.#urlOwner.set(name, ctx.file);
+      if (entry?.routable) this.#urls.push(entry.entry);
+      if (entry) this.#checkable.push(entry.entry);
     }
   }
 
-  /** Checks one url entry's shape. Returns null (with issues recorded) when it is unusable. */
-  #buildEntry(name: string, spec: unknown, entryPath: string, ctx: FileContext): UrlEntry | null {
+  /**
+   * Checks one url entry's shape. Returns null (with issues recorded) when neither routing nor kwargs can be
+   * used; `routable: false` when only routing is broken, so the handler can still check the kwargs.
+   */
+  #buildEntry(name: string, spec: unknown, entryPath: string, ctx: FileContext): { entry: UrlEntry; routable: boolean } | null {
     const { file } = ctx;
     if (!isPlainObject(spec)) {
       this.#issue(file, entryPath, 'a url entry must be a mapping with pattern and handler');
@@ -262,28 +309,32 @@ class Loader {
     const pattern = this.#checkPattern(spec.pattern, joinPath(entryPath, 'pattern'), file);
     const handler = spec.handler;
     const handlerPath = joinPath(entryPath, 'handler');
+    const knownHandler = typeof handler === 'string' && this.#handlers.includes(handler);
     if (handler === undefined) this.#issue(file, handlerPath, 'handler is required');
-    else if (typeof handler !== 'string' || !this.#handlers.includes(handler)) {
+    else if (!knownHandler) {
       this.#issue(file, handlerPath, `unknown handler ${JSON.stringify(handler)}; known: ${this.#handlers.join(', ')}`);
     }
     const kwargs = spec.kwargs ?? {};
-    if (!isPlainObject(kwargs)) this.#issue(file, joinPath(entryPath, 'kwargs'), 'kwargs must be a mapping');
+    const kwargsOk = isPlainObject(kwargs);
+    if (!kwargsOk) this.#issue(file, joinPath(entryPath, 'kwargs'), 'kwargs must be a mapping');
     const priority = spec.priority ?? 0;
     if (typeof priority !== 'number' || !Number.isFinite(priority)) {
       this.#issue(file, joinPath(entryPath, 'priority'), 'priority must be a number');
     }
-    if (this.#issues.length > before || pattern === null) return null;
-    return {
+    // Without a known handler nobody can say what the kwargs mean; without a mapping there is nothing to check.
+    if (!knownHandler || !kwargsOk) return null;
+    const entry: UrlEntry = {
       name,
-      pattern,
+      pattern: pattern ?? '',
       handler: handler as string,
       kwargs: kwargs as Record<string, unknown>,
-      priority: priority as number,
+      priority: typeof priority === 'number' && Number.isFinite(priority) ? priority : 0,
       path: entryPath,
       file,
       yamlPath: ctx.yamlPath,
       yamlUrl: ctx.yamlUrl ?? '',
     };
+    return { entry, routable: this.#issues.length === before && pattern !== null };
   }
 
   /** Returns the collapsed pattern, or null after recording why it is unusable. */
@@ -333,7 +384,7 @@ class Loader {
       if (this.#issues.length > before) continue;
       const file = path.resolve(ctx.yamlPath, spec as string);
       this.#moduleOwner.set(name, ctx.file);
-      this.#modules[name] = { file, path: issuePath };
+      this.#modules[name] = { file, path: issuePath, source: ctx.file };
       // Checked now so a typo in a module path fails at start-up, not on the first message that needs it.
       this.#moduleChecks.push(
         stat(file).then(
@@ -377,11 +428,9 @@ class Loader {
         }
       }),
     );
-    // Reported in file order rather than match order: that is how an author reads the config.
-    const byFileOrder = urls.map((entry, i) => ({ entry, issues: results[i]! }));
-    byFileOrder.sort((a, b) => this.#urls.indexOf(a.entry) - this.#urls.indexOf(b.entry));
-    for (const { entry, issues } of byFileOrder) {
-      for (const issue of issues) this.#issues.push({ ...issue, file: issue.file ?? entry.file });
-    }
+    // `urls` is in file order, which is how an author reads the config.
+    urls.forEach((entry, i) => {
+      for (const issue of results[i]!) this.#issues.push({ ...issue, file: issue.file ?? entry.file });
+    });
   }
 }

@@ -27,7 +27,7 @@ import {
   type OutboxEvent,
   type OutboxOptions,
 } from '../../src/alert/index.js';
-import { claimDue } from '../../src/alert/claim.js';
+import { claimDue, markRetry, renewLease } from '../../src/alert/claim.js';
 import type { Logger } from '../../src/log.js';
 import { CURSORS_TABLE, EVENTS_TABLE } from '../../src/store/schema.js';
 import { mount, type Mounted } from '../support/mounts.js';
@@ -305,6 +305,39 @@ describe.each(TARGETS)('outbox and worker on $name', ({ name, port }) => {
     expect(received(server)).toEqual(messageIds(ids));
     // Each row was claimed exactly once: one attempt, no retries.
     expect((await mine()).map((r) => [r.state, r.attempts])).toEqual(Array(20).fill(['sent', 1]));
+  });
+
+  it('a renewed lease holds the row against other connections; a lease taken over is never renewed', async () => {
+    if (!begin()) return;
+    const [id] = await enqueue(1, 1);
+    const other = space.open();
+    const opts = { limit: 1, leaseMs: 60_000, maxAgeMs: 60_000, maxAttempts: 5 };
+    const [row] = (await claimDue(knex, opts)).claimed;
+    const first = row!.lease;
+    const until = new Date(Date.parse(first) + 60_000).toISOString();
+    expect(await renewLease(knex, row!, until)).toBe(true);
+    expect(row!.lease).toBe(until);
+    expect((await mine())[0]).toMatchObject({ id, state: 'sending', attempts: 1, lease_until: until });
+    expect((await claimDue(other, opts)).claimed).toEqual([]);
+
+    // The worker stalls and its lease runs out (written here as a time in the past). Not taken over yet, the row
+    // is still this worker's to renew.
+    const expire = async (): Promise<void> => {
+      await knex(OUTBOX_TABLE).where({ id }).update({ lease_until: '2000-01-01T00:00:00.000Z' });
+      row!.lease = '2000-01-01T00:00:00.000Z';
+    };
+    await expire();
+    expect(await renewLease(knex, row!, until)).toBe(true);
+    expect((await claimDue(other, opts)).claimed).toEqual([]);
+    // Once another connection has taken it over, the first worker can neither renew nor record an outcome.
+    await expire();
+    const stale = row!;
+    const [taken] = (await claimDue(other, opts)).claimed;
+    expect(taken).toMatchObject({ id, attempts: 2 });
+    expect(await renewLease(knex, stale, new Date(Date.now() + 120_000).toISOString())).toBe(false);
+    expect(await markRetry(knex, stale, new Date().toISOString(), 'late')).toBe(false);
+    expect(await renewLease(other, taken!, new Date(Date.parse(taken!.lease) + 1000).toISOString())).toBe(true);
+    expect((await mine())[0]).toMatchObject({ id, state: 'sending', attempts: 2, lease_until: taken!.lease });
   });
 
   it('re-claims a row whose sending lease expired, leaves a live lease alone, and retires a lost final attempt', async () => {

@@ -363,12 +363,12 @@ import: app/gramex.yaml
       });
       const config = await loadConfig(path.join(dir, 'gramex.yaml'));
       expect(config.modules).toEqual({
-        top: { file: path.join(dir, 'lib', 'top.js'), path: 'modules.top' },
-        helpers: { file: path.join(dir, 'app', 'helpers.mjs'), path: 'modules.helpers' },
+        top: { file: path.join(dir, 'lib', 'top.js'), path: 'modules.top', source: path.join(dir, 'gramex.yaml') },
+        helpers: { file: path.join(dir, 'app', 'helpers.mjs'), path: 'modules.helpers', source: path.join(dir, 'app', 'gramex.yaml') },
       });
     });
 
-    it('adds the issues of handler validators to the same error, in file order', async () => {
+    it('adds the issues of handler validators to the same error, in file order, also for an entry with a bad pattern', async () => {
       const dir = tree({
         'gramex.yaml': 'url:\n  z: {pattern: /z, handler: FileHandler}\n  a: {pattern: "/a/(.*)", handler: FileHandler}\n  bad: {pattern: 1, handler: FileHandler}\n',
       });
@@ -378,6 +378,7 @@ import: app/gramex.yaml
         { path: 'url.bad.pattern', file, message: 'pattern must be a string' },
         { path: 'url.z.kwargs.path', file, message: 'no path' },
         { path: 'url.a.kwargs.path', file, message: 'no path' },
+        { path: 'url.bad.kwargs.path', file, message: 'no path' },
       ]);
     });
   });
