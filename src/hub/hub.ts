@@ -44,27 +44,6 @@ interface Group {
   readonly projection: string;
 }
 
-/**
- * Transports that queue frames for a turn-end flush (the ws transport) register here to be told when a run of
- * committed events has been published. The handler publishes each committed batch in one synchronous loop, so
- * one microtask after the first publish runs right after the batch's last one: its frames go out in the same
- * event-loop turn as its commit, instead of waiting one more loop iteration for the transport's setImmediate.
- * Events without a sequence number (direct messages, published one per incoming frame) keep the per-turn
- * coalescing: flushing after each of them would cost one write per subscriber per message.
- */
-const batchHooks: (() => void)[] = [];
-let batchHookQueued = false;
-
-function runBatchHooks(): void {
-  batchHookQueued = false;
-  for (const hook of batchHooks) hook();
-}
-
-/** Registers a function to call after each synchronous run of committed-event publishes. */
-export function onPublishedBatch(hook: () => void): void {
-  if (!batchHooks.includes(hook)) batchHooks.push(hook);
-}
-
 /** Filter keys by filter object: connections that share a parsed filter (see MessageHandler) compute it once. */
 const keys = new WeakMap<Filter, string>();
 
@@ -76,6 +55,25 @@ function keyOf(filter: Filter): string {
 
 export class Hub {
   private readonly groups = new Map<string, Group>();
+  /**
+   * Transports that queue frames for a turn-end flush (the ws transport) register here (`onBatch`) to be told when
+   * a run of committed events has been published. A committed batch is published in one synchronous loop, so one
+   * microtask after its first event runs right after its last: its frames go out in the same event-loop turn as
+   * its commit, instead of waiting one more loop iteration for the transport's setImmediate. Events without a
+   * sequence number (direct messages, published one per incoming frame) keep the per-turn coalescing: flushing
+   * after each of them would cost one write per subscriber per message.
+   */
+  private readonly batchHooks: (() => void)[] = [];
+  private batchQueued = false;
+  private readonly runBatchHooks = (): void => {
+    this.batchQueued = false;
+    for (const hook of this.batchHooks) hook();
+  };
+
+  /** Registers a function to call after each synchronous run of committed-event publishes. */
+  onBatch(hook: () => void): void {
+    if (!this.batchHooks.includes(hook)) this.batchHooks.push(hook);
+  }
 
   /** Number of live subscribers (for limits and status). */
   get size(): number {
@@ -115,9 +113,9 @@ export class Hub {
    * The frame is serialized at most once per distinct projection.
    */
   publish(event: StoredEvent, frame: Row): void {
-    if (event.seq > 0 && !batchHookQueued && batchHooks.length > 0) {
-      batchHookQueued = true;
-      queueMicrotask(runBatchHooks);
+    if (event.seq > 0 && !this.batchQueued && this.batchHooks.length > 0) {
+      this.batchQueued = true;
+      queueMicrotask(this.runBatchHooks);
     }
     let full: Payload | undefined;
     let projected: Map<string, Payload> | undefined;

@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ConnectionInfo, MessageHandler } from '../core/handler.js';
 import type { Session } from '../core/session.js';
 import type { Logger } from '../log.js';
-import { WsSocket } from './ws.js';
+import { WsSocket, flushWsSockets } from './ws.js';
 
 export interface WsEndpointOptions {
   maxMessageBytes: number;
@@ -86,6 +86,8 @@ export class WsEndpoint {
       const cookie = this.cookies.get(req);
       if (cookie) headers.push(`Set-Cookie: ${cookie}`);
     });
+    // A committed batch's frames are written in the turn it is published (see Hub.onBatch).
+    handler.hub.onBatch(flushWsSockets);
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs);
     this.pinger.unref();
   }

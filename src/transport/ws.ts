@@ -9,7 +9,6 @@
  */
 import WebSocket from 'ws';
 import { CloseCode, MhError } from '../errors.js';
-import { onPublishedBatch } from '../hub/hub.js';
 import type { Payload, Sink } from './socket.js';
 
 /** The length of a server → client frame header for a body of `len` bytes. */
@@ -119,12 +118,13 @@ function flushDirty(): void {
   dirtyCount = 0;
 }
 
-/** Writes every socket's queued frames now (rather than on this turn's setImmediate). */
+/**
+ * Writes every socket's queued frames now (rather than on this turn's setImmediate). The WebSocket endpoint
+ * registers it with its handler's hub, so a committed batch's frames are written as soon as it is published.
+ */
 export function flushWsSockets(): void {
   if (dirtyCount > 0) flushDirty();
 }
-// A committed batch's frames are written as soon as the batch is published (see hub.ts onPublishedBatch).
-onPublishedBatch(flushWsSockets);
 
 export interface WsSocketOptions {
   /** Bytes a subscriber may have queued (ours + the kernel's not yet accepted) before it is closed as slow. */
