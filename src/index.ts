@@ -19,5 +19,5 @@ export type { ConnectionInfo, SubscribeOptions } from './core/handler.js';
 export type { Session } from './core/session.js';
 export type { Codec, Intent, Ack } from './protocol/codec.js';
 export { msghubCodec } from './protocol/msghub.js';
-export type { Sink } from './transport/socket.js';
+export type { Sink } from './transport/sink.js';
 export { parseFilter, parseFilterGroups, anyOf, filterGroups, type Filter, type Condition } from './filter/index.js';

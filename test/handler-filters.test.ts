@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionInfo, MessageHandler } from '../src/core/handler.js';
 import type { Subscriber } from '../src/core/subscriber.js';
 import { MessageService } from '../src/service.js';
-import type { Payload, Sink } from '../src/transport/socket.js';
+import type { Payload, Sink } from '../src/transport/sink.js';
 import type { Args, User } from '../src/types.js';
 import { tempDir, writeConfig } from './support/tmp.js';
 

@@ -41,7 +41,8 @@ const { codec, newSubscriber } = await (async () => {
   }
 })();
 const { WsSocket } = await dist('transport/ws.js');
-const { Payload } = await dist('transport/socket.js');
+// (transport/socket.js before the Sink was named for what it is)
+const { Payload } = await dist('transport/sink.js').catch(() => dist('transport/socket.js'));
 const { parseFilter } = await dist('filter/index.js');
 const { createStore } = await dist('store/sql-store.js');
 

@@ -34,7 +34,7 @@ import { createPipeline } from '../pipeline/run.js';
 import type { Codec, Intent } from '../protocol/codec.js';
 import { msghubCodec } from '../protocol/msghub.js';
 import type { Store } from '../store/store.js';
-import type { Sink } from '../transport/socket.js';
+import type { Sink } from '../transport/sink.js';
 import { emptyArgs, type Args, type Row, type User } from '../types.js';
 import { Intake } from './intake.js';
 import { Session } from './session.js';

@@ -9,7 +9,7 @@
 import { MhError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Codec } from '../protocol/codec.js';
-import type { Sink } from '../transport/socket.js';
+import type { Sink } from '../transport/sink.js';
 import type { MessageHandler } from './handler.js';
 import type { Subscriber } from './subscriber.js';
 

@@ -14,7 +14,7 @@ import type { ExprHandler } from '../pipeline/defaults.js';
 import { isThenable } from '../pipeline/maybe-async.js';
 import type { Codec } from '../protocol/codec.js';
 import type { StoredEvent } from '../store/store.js';
-import type { Payload, Sink } from '../transport/socket.js';
+import type { Payload, Sink } from '../transport/sink.js';
 import type { Row } from '../types.js';
 import type { Reply } from './intake.js';
 

@@ -12,7 +12,7 @@
  * paused reader cannot hold a database snapshot forever.
  */
 import type { ServerResponse } from 'node:http';
-import type { Payload, Sink } from '../transport/socket.js';
+import type { Payload, Sink } from '../transport/sink.js';
 import { jsonStreamHeaders } from './respond.js';
 
 /** Frames are joined and written in chunks of about this many bytes (one write and one HTTP chunk each). */

@@ -9,7 +9,7 @@ import type { Subscriber } from '../core/subscriber.js';
 import { MhError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import type { Payload } from '../transport/socket.js';
+import type { Payload } from '../transport/sink.js';
 
 /** Unacknowledged events one subscriber may hold before it is closed (MH_ERR_TOO_MANY_UNACKED). */
 export const MAX_UNACKED = 10_000;

@@ -15,7 +15,7 @@ import { compilePredicate, filterKey, projectRow, type Filter, type Predicate } 
 import type { StoredEvent } from '../store/store.js';
 import { msghubCodec } from '../protocol/msghub.js';
 import type { Codec } from '../protocol/codec.js';
-import { Payload } from '../transport/socket.js';
+import { Payload } from '../transport/sink.js';
 import type { Row } from '../types.js';
 
 /** Keys a live frame keeps whatever the `_c` projection says. */

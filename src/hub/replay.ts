@@ -10,7 +10,7 @@ import { compilePredicate, projectRow, type Filter } from '../filter/index.js';
 import type { Codec } from '../protocol/codec.js';
 import { msghubCodec } from '../protocol/msghub.js';
 import type { Store, StoredEvent } from '../store/store.js';
-import { Payload, type Sink } from '../transport/socket.js';
+import { Payload, type Sink } from '../transport/sink.js';
 import type { Row } from '../types.js';
 import { matches } from './hub.js';
 

@@ -5,7 +5,7 @@
  * got) and one answer stays bounded in memory, and it tells the long-poll request when the first live frame
  * arrives.
  */
-import { Payload, type Sink } from './socket.js';
+import { Payload, type Sink } from './sink.js';
 
 export class CollectSocket implements Sink {
   readonly frames: Payload[] = [];

@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { MhError } from '../errors.js';
-import { Payload, type Sink } from './socket.js';
+import { Payload, type Sink } from './sink.js';
 
 const encodeSse = (payload: Payload): Buffer =>
   Buffer.from(`${payload.seq > 0 ? `id: ${payload.seq}\n` : ''}data: ${payload.text}\n\n`, 'utf8');

@@ -9,7 +9,7 @@
  */
 import WebSocket from 'ws';
 import { CloseCode, MhError } from '../errors.js';
-import type { Payload, Sink } from './socket.js';
+import type { Payload, Sink } from './sink.js';
 
 /** The length of a server → client frame header for a body of `len` bytes. */
 function headerSize(len: number): number {

@@ -12,7 +12,7 @@ import { parseFilter } from '../../src/filter/index.js';
 import { msghubCodec } from '../../src/protocol/msghub.js';
 import type { Codec, Intent } from '../../src/protocol/codec.js';
 import { MessageService } from '../../src/service.js';
-import type { Payload, Sink } from '../../src/transport/socket.js';
+import type { Payload, Sink } from '../../src/transport/sink.js';
 import type { Row } from '../../src/types.js';
 import { tempDir, writeConfig } from '../support/tmp.js';
 

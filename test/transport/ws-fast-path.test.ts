@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Payload } from '../../src/transport/socket.js';
+import { Payload } from '../../src/transport/sink.js';
 import { WsSocket, wsWritePaths } from '../../src/transport/ws.js';
 
 describe('ws fast path', () => {

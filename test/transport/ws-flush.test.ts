@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Socket as NetSocket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Payload } from '../../src/transport/socket.js';
+import { Payload } from '../../src/transport/sink.js';
 import { FLUSH_CHUNK, WsSocket } from '../../src/transport/ws.js';
 
 const N = FLUSH_CHUNK + 44;

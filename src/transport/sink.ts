@@ -1,5 +1,5 @@
 /**
- * @module transport/socket
+ * @module transport/sink
  * The Sink: the whole of what the core knows about a subscriber's connection. Each transport (WebSocket, SSE,
  * long-polling, an HTTP read, an adapter's socket) adapts its library to this interface and hands it to the core
  * (`MessageHandler.attach` or `open`); handler, hub and pipeline never import `ws`. Contract: frames reach the
