@@ -47,7 +47,9 @@ export class Intake {
     private readonly config: MessageHandlerConfig,
     private readonly run: (msg: Message, handler: ExprHandler) => MaybePromise<Prepared>,
     private readonly commit: GroupCommit,
-  ) {}
+  ) {
+    commit.onAnswered = (bytes) => this.settle(bytes);
+  }
 
   /** Accepts a message; its Reply hears the outcome. Never throws. */
   accept(msg: Message, scope: ExprHandler, bytes: number, reply: Reply, order?: Ordered): void {
@@ -56,7 +58,7 @@ export class Intake {
     const task = (): unknown => {
       let result;
       try {
-        result = andThen(this.prepare(msg, scope), (prepared) => this.commit.enqueue({ prepared, reply, done: () => this.settle(bytes) }));
+        result = andThen(this.prepare(msg, scope), (prepared) => this.commit.enqueue({ prepared, reply, bytes }));
       } catch (err) {
         this.settle(bytes);
         reply.refused(toMhError(err));

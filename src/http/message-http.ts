@@ -24,7 +24,7 @@ import { CollectSocket } from '../transport/collect.js';
 import { SseSocket } from '../transport/sse.js';
 import { readMessages } from './body.js';
 import { JsonArrayResponse } from './json-array.js';
-import { sendJson, sendJsonText } from './respond.js';
+import { sendError, sendJson, sendJsonText } from './respond.js';
 
 /** Most messages one HTTP body may carry. */
 const MAX_ITEMS = 1000;
@@ -106,7 +106,7 @@ export async function serveMessageHttp(
       if (!(err instanceof MhError)) throw err;
       return;
     }
-    sendJson(res, e.status, { _error: e.toJSON() }, e.code === 'MH_ERR_HTTP_METHOD' ? { Allow: 'GET, HEAD, POST, PUT, DELETE' } : {});
+    sendError(res, e, e.code === 'MH_ERR_HTTP_METHOD' ? { Allow: 'GET, HEAD, POST, PUT, DELETE' } : {});
   }
 }
 

@@ -5,6 +5,8 @@
  */
 
 import type http from 'node:http';
+import type { MhError } from '../errors.js';
+import { msghubCodec } from '../protocol/msghub.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -19,6 +21,14 @@ export function sendText(res: http.ServerResponse, status: number, text: string,
 /** Sends `body` as JSON. */
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/**
+ * Sends a catalogued error as msghub's protocol writes it (`{"_error": {code, message}}`, built by its codec), with
+ * the error's HTTP status unless `status` says otherwise.
+ */
+export function sendError(res: http.ServerResponse, err: MhError, headers: Headers = {}, status = err.status): void {
+  sendJsonText(res, status, msghubCodec.error(err), headers);
 }
 
 /** Sends text that already is JSON (frames joined into an array, say) without parsing and re-serializing it. */

@@ -18,8 +18,8 @@ const MAX_BATCH = 1000;
 export interface Pending {
   prepared: Prepared;
   reply: Reply;
-  /** Called once the message is answered (the intake frees its place in the write queue). */
-  done: () => void;
+  /** Its size as received: given back to `onAnswered` (the intake frees its place in the write queue). */
+  bytes: number;
 }
 
 export class GroupCommit {
@@ -29,6 +29,8 @@ export class GroupCommit {
   private readonly columnNames: readonly string[];
   /** Called after each committed batch with its number of events (e.g. to wake the alert worker). */
   onCommit: ((events: number) => void) | null = null;
+  /** Called once per message when it has been answered, with its `bytes` (set by the intake). */
+  onAnswered: (bytes: number) => void = () => undefined;
 
   constructor(
     private readonly entry: string,
@@ -97,7 +99,7 @@ export class GroupCommit {
           // Not logged here when refused: the store logged the driver's detail, once per kind a minute.
           if (r.ok) p.reply.committed(r.event, p.prepared.frame);
           else p.reply.refused(r.error);
-          p.done();
+          this.onAnswered(p.bytes);
         }
         if (events.length) this.onCommit?.(events.length);
       }

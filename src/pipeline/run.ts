@@ -38,6 +38,9 @@ export interface Prepared {
 export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Message, handler: ExprHandler) => MaybePromise<Prepared> {
   const builtins = builtinDefaults(cfg.defaults.POST);
   const { prepare, modify, alert, columns, editAny, name } = cfg;
+  // Without hooks the message is what its codec checked, plus the built-in id, timestamp and user (the gate
+  // checked the user's id), so the second check below is only needed when an expression or module ran.
+  const hooked = !!(prepare || modify || cfg.defaults.POST.length || cfg.defaults.PUT.length || cfg.defaults.DELETE.length);
 
   return function run(msg, handler) {
     const method = msg._method;
@@ -60,8 +63,10 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
         // Hooks may have built what no client could send (a cycle, a value nested past the limit, half of a
         // surrogate pair from a slice): refused now, before the commit, so a stored message always reaches its
         // subscribers and its history row matches what they heard.
-        if (frame !== msg) checkUntrusted(msg);
-        checkUntrusted(frame);
+        if (hooked) {
+          if (frame !== msg) checkUntrusted(msg);
+          checkUntrusted(frame);
+        }
         let omitted: Set<string> | undefined;
         if (modify) for (const c of columns.keys()) if (Object.hasOwn(base, c) && !Object.hasOwn(frame, c)) (omitted ??= new Set()).add(c);
         if (alert) {
