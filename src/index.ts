@@ -15,6 +15,7 @@ export { MhError, ConfigError, CloseCode, catalog, type MhErrorCode, type Config
 export type { Method, Row, Args, User, Disposable, ColumnDef, ColumnKind } from './types.js';
 export type { Bus, BusBatch, BusEvent } from './bus/bus.js';
 export { LocalBus } from './bus/local.js';
+export { RedisBus, type RedisBusOptions, type RedisConnection } from './bus/redis.js';
 export type { ConnectionInfo, SubscribeOptions } from './core/handler.js';
 export type { Session } from './core/session.js';
 export type { Codec, Intent, Ack } from './protocol/codec.js';

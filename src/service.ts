@@ -23,12 +23,14 @@ import { ConfigError, MhError, type ConfigIssue } from './errors.js';
 import { MessageHandler } from './core/handler.js';
 import type { Bus } from './bus/bus.js';
 import { TableFeed } from './bus/feed.js';
-import { LocalBus } from './bus/local.js';
+import { createBus, parseBusSection, type BusConfig } from './bus/config.js';
+import { isReconnectingBus } from './bus/redis.js';
 import { admit, refuseUpgrade, type GateOptions } from './auth/gate.js';
+import { parseTrustProxy, type TrustProxy } from './auth/proxy.js';
 import { createAuthenticator, createSessions, parseAuthSection, type ConnectionCounter, type JwtAuthConfig } from './auth/index.js';
 import { serveMessageHttp } from './http/message-http.js';
 import { createFileHandler, validateFileHandler, type HttpHandler } from './http/file-handler.js';
-import { sendJson } from './http/respond.js';
+import { sendError } from './http/respond.js';
 import { compileRoutes, type Router } from './http/router.js';
 import { consoleLogger, type Logger } from './log.js';
 import { createStore } from './store/sql-store.js';
@@ -52,8 +54,8 @@ export interface ServiceOptions {
   /** Interval between SSE keep-alive comments, ms. */
   sseKeepAliveMs?: number;
   /**
-   * What carries committed events to the hubs (bus/bus.ts). Default: a new in-process LocalBus. A bus given here
-   * is not closed by `close()`: its owner closes it.
+   * What carries committed events to the hubs (bus/bus.ts). Default: the config's `bus:` (a new LocalBus, or a
+   * RedisBus). A bus given here is not closed by `close()`: its owner closes it.
    */
   bus?: Bus;
   /** With a bus that is not `reliable`: how often each table's feed asks the store for commits it missed (ms). */
@@ -68,8 +70,12 @@ export interface CompiledService {
   app: AppConfig;
   messageHandlers: { entry: UrlEntry; config: MessageHandlerConfig }[];
   services: Map<string, EmailService>;
+  /** The app-level `bus:` (local, or Redis between the nodes of a cluster). */
+  bus: BusConfig;
   /** The app-level `auth:` section (JWT, token sources, session cookie), if any. */
   auth: JwtAuthConfig | null;
+  /** The app-level `trust_proxy:`: which hops may name the client in `X-Forwarded-For`; null trusts none. */
+  trustProxy: TrustProxy | null;
 }
 
 /**
@@ -111,6 +117,14 @@ export async function compileService(source: ConfigSource, options: Pick<Service
     : { config: null, issues: [] };
   issues.push(...authIssues);
 
+  const trustSection = app.sections.trust_proxy;
+  const { trust: trustProxy, issues: trustIssues } = parseTrustProxy(trustSection?.value, { path: 'trust_proxy', file: trustSection?.file ?? app.file });
+  issues.push(...trustIssues);
+
+  const busSection = app.sections.bus;
+  const { config: bus, issues: busIssues } = parseBusSection(busSection?.value, { path: 'bus', file: busSection?.file ?? app.file });
+  issues.push(...busIssues);
+
   const messageHandlers: CompiledService['messageHandlers'] = [];
   const tables = new Map<string, { entry: UrlEntry; config: MessageHandlerConfig }>();
   const routable = new Set(app.urls);
@@ -138,7 +152,7 @@ export async function compileService(source: ConfigSource, options: Pick<Service
     }
   }
   if (issues.length) throw new ConfigError(issues);
-  return { app, messageHandlers, services, auth };
+  return { app, messageHandlers, services, auth, trustProxy, bus };
 }
 
 function sameColumns(a: MessageHandlerConfig, b: MessageHandlerConfig): boolean {
@@ -160,6 +174,8 @@ export class MessageService {
   /** The bus, and each table's feed in front of its hubs (by store key). */
   private readonly bus: Bus;
   private readonly feeds: { feed: TableFeed; unsubscribe: () => void; timer: NodeJS.Timeout | null }[] = [];
+  /** Stops the bus's reconnect callback (a bus that can lose its connection: Redis). */
+  private stopReconnect: (() => void) | null = null;
   private readonly workers: OutboxWorker[] = [];
   private readonly mailers: Mailer[] = [];
   private closed: Promise<void> | null = null;
@@ -176,8 +192,9 @@ export class MessageService {
       authenticate: options.authenticate,
       authenticator: auth?.jwt ? createAuthenticator(auth) : null,
       sessions: auth?.session ? createSessions(auth.session) : null,
+      trustProxy: compiled.trustProxy,
     };
-    this.bus = options.bus ?? new LocalBus();
+    this.bus = options.bus ?? createBus(compiled.bus, log);
     this.listen = {
       port: compiled.app.listen.port ?? SERVER_DEFAULTS.port,
       host: compiled.app.listen.host ?? SERVER_DEFAULTS.host,
@@ -251,6 +268,22 @@ export class MessageService {
         }
       }
     }
+    await this.connectBus();
+  }
+
+  /**
+   * A bus that can lose its connection (Redis): every feed catches up from the store as soon as it is back,
+   * since what other nodes published meanwhile never reaches this one. Start waits a little for the first
+   * connection, so the nodes of a cluster hear each other from the first message, but never fails for it: a node
+   * without Redis serves its own subscribers and keeps trying.
+   */
+  private async connectBus(): Promise<void> {
+    const bus = this.bus;
+    if (!isReconnectingBus(bus)) return;
+    this.stopReconnect = bus.onReconnect(() => {
+      for (const { feed } of this.feeds) void feed.sync().catch((err) => this.log('warn', `bus: catching up ${feed.table} after a reconnect failed`, err));
+    });
+    if (!(await bus.ready())) this.log('warn', 'bus: Redis is not reachable yet; serving this node\'s subscribers alone until it is (other nodes\' events come from the store meanwhile)');
   }
 
   /** The feed that brings a table's committed events from the bus to its hubs, in order, without gaps. */
@@ -285,7 +318,7 @@ export class MessageService {
     if (file) {
       file(req, res, match.groups).catch((err) => {
         this.log('error', `url:${match.entry.name}: file handler failed`, err);
-        if (!res.headersSent) sendJson(res, 500, { _error: new MhError('MH_ERR_INTERNAL').toJSON() });
+        if (!res.headersSent) sendError(res, new MhError('MH_ERR_INTERNAL'));
         else res.destroy();
       });
       return true;
@@ -296,7 +329,7 @@ export class MessageService {
       sseKeepAliveMs: this.options.sseKeepAliveMs ?? SERVER_DEFAULTS.sse_keepalive_ms,
     }).catch((err) => {
       this.log('error', `url:${match.entry.name}: HTTP request failed`, err);
-      if (!res.headersSent) sendJson(res, 500, { _error: new MhError('MH_ERR_INTERNAL').toJSON() });
+      if (!res.headersSent) sendError(res, new MhError('MH_ERR_INTERNAL'));
     });
     return true;
   }
@@ -337,6 +370,7 @@ export class MessageService {
     this.closed ??= (async () => {
       await Promise.all([...this.mounted.values()].map(({ handler }) => handler.close(SERVER_DEFAULTS.shutdown_timeout_ms)));
       for (const { endpoint } of this.mounted.values()) endpoint.close();
+      this.stopReconnect?.();
       for (const { feed, unsubscribe, timer } of this.feeds) {
         if (timer) clearInterval(timer);
         unsubscribe();

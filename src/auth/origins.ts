@@ -71,7 +71,12 @@ function allowed(req: IncomingMessage, patterns: readonly Pattern[], self: boole
   );
 }
 
-/** Tornado's rule: the Origin's host:port is the Host the request was sent to (default ports by the Origin's scheme). */
+/**
+ * Tornado's rule: the Origin's host:port is the Host the request was sent to (default ports by the Origin's scheme,
+ * so a TLS proxy needs no `X-Forwarded-Proto`). Behind a proxy this is the `Host` the proxy passes on.
+ * `X-Forwarded-Host` is never read, even from a trusted proxy (`trust_proxy:`): proxies such as nginx pass a
+ * client's own copy through unless told to overwrite it, and then the request would choose what it is compared with.
+ */
 function sameHost(origin: URL, host: string | undefined): boolean {
   if (!host) return false;
   let target: URL;

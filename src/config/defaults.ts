@@ -34,4 +34,6 @@ export const SERVER_DEFAULTS = {
   sse_keepalive_ms: 15_000,
   /** How long shutdown waits for accepted messages to commit before giving up (10 s). */
   shutdown_timeout_ms: 10_000,
+  /** Which hops may name the client in X-Forwarded-For (auth/proxy.ts): none; the TCP peer is the client. */
+  trust_proxy: false,
 } as const;

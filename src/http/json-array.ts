@@ -1,7 +1,7 @@
 /**
  * @module http/json-array
  * A Sink that streams the frames it is sent as one JSON array in an HTTP response (an HTTP history read), so
- * the same paged, paced replay that feeds a WebSocket (replay.ts) feeds a GET: the server never holds more than
+ * the same paged, paced replay that feeds a WebSocket (hub/replay.ts) feeds a GET: the server never holds more than
  * a page of rows and a few chunks of output per read, however many rows the read returns and however slowly
  * the client reads them.
  *

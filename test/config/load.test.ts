@@ -297,7 +297,7 @@ import: app/gramex.yaml
         { path: 'listen.host', file: root, message: 'host must be a non-empty string' },
         { path: 'modules.2bad', file: root, message: 'a module name must be an identifier: expressions refer to it by name' },
         { path: 'modules.list', file: root, message: 'a module must be a path to a JavaScript module file' },
-        { path: 'urls', file: root, message: 'unknown top-level key; allowed: url, import, modules, listen, email, auth' },
+        { path: 'urls', file: root, message: expect.stringMatching(/^unknown top-level key; allowed: url, import, modules, listen, email, auth\b/) },
         { path: '4:1', file: sub, message: expect.stringMatching(/^YAML syntax error: .*flow sequence/i) },
         { path: 'modules.util', file: root, message: `module file not found: ${path.join(dir, 'missing.js')}` },
       ]);
@@ -332,7 +332,7 @@ import: app/gramex.yaml
       const dir = tree({ 'gramex.yaml': '- just\n- a list\n' });
       const file = path.join(dir, 'gramex.yaml');
       expect(await issuesOf(loadConfig(file))).toEqual([
-        { path: '(root)', file, message: 'the config must be a mapping of sections (url, import, modules, listen, email, auth)' },
+        { path: '(root)', file, message: expect.stringMatching(/^the config must be a mapping of sections \(url, import, modules, listen, email, auth\b/) },
       ]);
     });
 

@@ -151,6 +151,14 @@ describe('security: who may connect, what they may change, how much they may sen
     expect(f.user).toBe('alice');
   });
 
+  it('refuses a token whose user id is not well-formed text (a lone surrogate) with 403: it would be stored in every row', async () => {
+    const before = dump();
+    expect(await handshake('/private', bearer(await token({ sub: 'a\ud800' })))).toBe(403);
+    const res = await fetch(`${server.http}/private`, { method: 'POST', headers: bearer(await token({ sub: 'a\ud800' })), body: '{"body":"x"}' });
+    expect(res.status).toBe(403);
+    expect(dump()).toBe(before);
+  });
+
   it('refuses a failed membership or condition with 403', async () => {
     const before = dump();
     expect(await handshake('/staff', bearer(await token({ sub: 'bob', role: 'guest' })))).toBe(403);
