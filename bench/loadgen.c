@@ -76,6 +76,8 @@ static conn_t conns[MAX_CONNS];
 static int nconns = 0;
 static int ep;
 static int port;
+/* Publishers connect here when set (the cluster scenario: publish to node A, subscribe on node B). */
+static int pub_port;
 static int sio = 0;
 static char *paths[64];
 static int npaths = 0;
@@ -481,7 +483,7 @@ static int start_conn(int role, int path, int rcvbuf) {
   src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(idx % 8));
   bind(c->fd, (struct sockaddr *)&src, sizeof src);
   dst.sin_family = AF_INET;
-  dst.sin_port = htons((uint16_t)port);
+  dst.sin_port = htons((uint16_t)(role == R_PUB && pub_port ? pub_port : port));
   dst.sin_addr.s_addr = htonl(0x7f000001u);
   struct epoll_event ev = {0};
   ev.data.u32 = (uint32_t)idx;
@@ -753,10 +755,11 @@ static void command(char *line, uint64_t now) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: loadgen <port> <ws|sio> <max-seconds>\n");
+    fprintf(stderr, "usage: loadgen <port> <ws|sio> <max-seconds> [publisher-port]\n");
     return 2;
   }
   port = atoi(argv[1]);
+  pub_port = argc > 4 ? atoi(argv[4]) : 0;
   sio = !strcmp(argv[2], "sio");
   uint64_t hard_stop = now_ns() + (uint64_t)atol(argv[3]) * 1000000000ull;
   signal(SIGPIPE, SIG_IGN);

@@ -4,8 +4,9 @@
 //
 //   npm run bench                      full mode: medians of 5 runs (about 15 minutes)
 //   npm run bench -- --quick           one short run per scenario (under 3 minutes)
-//   node bench/run.mjs --quick --smoke tiny sizes (about 20 s): exits non-zero if anything crashed (CI)
-//   options: --only fanout,latency,ingest,replay,conn,slow,micro   --reps N   --write-doc   --no-pin
+//   node bench/run.mjs --quick --smoke tiny sizes (about a minute): exits non-zero if anything crashed (CI)
+//   options: --only fanout,latency,ingest,replay,conn,slow,cluster,micro   --reps N   --write-doc   --no-pin
+//   cluster uses Redis (BENCH_REDIS_URL) and PostgreSQL (BENCH_PG_URL): see bench/scenarios/cluster.mjs
 //   node bench/render.mjs <results.json> [--write-doc]   re-renders a saved run's tables (and targets)
 //
 // The server under test runs on CPU 0 (taskset), the C load generator (bench/loadgen.c, compiled now with gcc
@@ -25,6 +26,7 @@ import { runFanout, runLatency } from './scenarios/fanout.mjs';
 import { runIngest } from './scenarios/ingest.mjs';
 import { runReplay } from './scenarios/replay.mjs';
 import { runSlow } from './scenarios/slow.mjs';
+import { runCluster } from './scenarios/cluster.mjs';
 
 const argv = process.argv.slice(2);
 const has = (flag) => argv.includes(flag);
@@ -48,6 +50,11 @@ const CFG = {
     replay: { rows: 100000, liveSubs: 20, liveRate: 200, baselineMs: 2000 },
     conn: { n: 20000, conc: 100, warm: 1000 },
     slow: { subs: 50, rate: 2000, phaseMs: 3000, maxWaitMs: 40000 },
+    cluster: {
+      fanout: { n: 1000, warmMs: 1000, secsMs: 3000 },
+      latency: { n: 1000, rate: 100, warmMs: 1000, secsMs: 4000 },
+      ingest: { pubs: 10, subs: 10, window: 320, warmMs: 1000, secsMs: 3000 },
+    },
   },
   quick: {
     reps: 1,
@@ -57,6 +64,11 @@ const CFG = {
     replay: { rows: 100000, liveSubs: 20, liveRate: 200, baselineMs: 1000 },
     conn: { n: 20000, conc: 100, warm: 500 },
     slow: { subs: 50, rate: 2000, phaseMs: 2000, maxWaitMs: 30000 },
+    cluster: {
+      fanout: { n: 1000, warmMs: 500, secsMs: 2000 },
+      latency: { n: 1000, rate: 100, warmMs: 500, secsMs: 2000 },
+      ingest: { pubs: 10, subs: 10, window: 320, warmMs: 500, secsMs: 2000 },
+    },
   },
   smoke: {
     reps: 1,
@@ -66,10 +78,15 @@ const CFG = {
     replay: { rows: 2000, liveSubs: 2, liveRate: 100, baselineMs: 300 },
     conn: { n: 200, conc: 50, warm: 20 },
     slow: { subs: 5, rate: 10000, phaseMs: 300, maxWaitMs: 15000, maxBufferedBytes: 256 * 1024 },
+    cluster: {
+      fanout: { n: 50, warmMs: 200, secsMs: 400 },
+      latency: { n: 50, rate: 100, warmMs: 200, secsMs: 400 },
+      ingest: { pubs: 2, subs: 2, window: 32, warmMs: 200, secsMs: 400 },
+    },
   },
 }[mode];
 const reps = Number(opt('--reps') ?? CFG.reps);
-for (const k of ['fanout', 'latency', 'ingest', 'replay', 'conn', 'slow']) CFG[k].reps = reps;
+for (const k of ['fanout', 'latency', 'ingest', 'replay', 'conn', 'slow', 'cluster']) CFG[k].reps = reps;
 
 // 20k connections need more descriptors than the usual default: re-run ourselves under `ulimit -n 65536`.
 function nofile() {
@@ -179,6 +196,7 @@ try {
   await step('replay', 'replay', (c) => runReplay({ ...c, cfg: { replay: { ...CFG.replay, reps } } }));
   await step('conn', 'connections', (c) => runConnections({ ...c, cfg: { conn: { ...CFG.conn, reps: Math.min(reps, 5) } } }));
   await step('slow', 'slow', (c) => runSlow({ ...c, cfg: { slow: { ...CFG.slow, reps } } }));
+  await step('cluster', 'cluster', (c) => runCluster({ ...c, cfg: { cluster: { ...CFG.cluster, reps } } }));
   await step('micro', 'micro', async () => {
     const micro = await runWorker(path.join(ROOT, 'bench', 'workers', 'micro.mjs'), smoke ? ['--smoke'] : quick ? ['--quick'] : [], { nodeArgs: ['--expose-gc'], timeoutMs: 300000 });
     if (micro.errors) for (const [k, v] of Object.entries(micro.errors)) ctx.fail(`micro ${k}`, v);

@@ -18,10 +18,11 @@ export function buildLoadgen(dir) {
  * Starts the load generator on `cpu` against 127.0.0.1:`port`. `proto` is 'ws' or 'sio'. Returns
  * { pid, cmd(line, timeoutMs) → parsed JSON answer, stop() }.
  */
-export async function startLoadgen(bin, { port, proto = 'ws', cpu = 1, maxSecs = 600 }) {
+export async function startLoadgen(bin, { port, proto = 'ws', cpu = 1, maxSecs = 600, pubPort = 0 }) {
   const waiters = [];
   let buf = '';
-  const child = spawnPinned(cpu, bin, [String(port), proto, String(maxSecs)], {
+  // pubPort: publishers connect there, subscribers to `port` (the cluster scenario's cross-node latency).
+  const child = spawnPinned(cpu, bin, [String(port), proto, String(maxSecs), ...(pubPort ? [String(pubPort)] : [])], {
     stdin: 'pipe',
     onStdout: (d) => {
       buf += d;

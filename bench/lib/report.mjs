@@ -71,7 +71,44 @@ export function targets(res) {
     add('6', 'slow consumer closed with 4408, queue bounded', `code ${s.closeCodes.join('/')}, after ${s.closedAfterMs ? (s.closedAfterMs / 1000).toFixed(1) + ' s' : '–'}, server heap+buffers +${(s.memRise / 2 ** 20).toFixed(1)} MiB`, s.closeCodes.length === 1 && s.closeCodes[0] === 4408);
     add('6', 'slow consumer resumes by _seq with no gap', s.resumeExact ? 'exact' : 'NOT exact', s.resumeExact);
   }
+  clusterTargets(res.cluster, add);
   return t;
+}
+
+/** Issue 16's targets (scenario 8); a measurement skipped for a missing service is listed, unjudged. */
+function clusterTargets(c, add) {
+  if (!c) return;
+  const skip = (service) => c.skipped?.find((s) => s.startsWith(service));
+  const cs = c.summary;
+  const judge = (v, ok) => (v === null || v === undefined ? null : ok(v));
+  const n = cs?.n;
+  if (skip('Redis')) {
+    add('8', 'fan-out, one node: Redis bus ≥ 0.8× local bus', 'skipped: no Redis', null);
+    add('8', 'cross-node p99 ≤ 1.5× one node', 'skipped: no Redis', null);
+  } else if (cs) {
+    add('8', `fan-out N=${n}, one node: Redis bus ≥ 0.8× local bus`, `${x(cs.redisVsLocal)} (${rate(cs.fanoutRedis?.deliveriesPerS)} vs ${rate(cs.fanoutLocal?.deliveriesPerS)}/s)`, judge(cs.redisVsLocal, (v) => v >= 0.8));
+    const a = cs.latencyCross;
+    const b = cs.latencyOne;
+    add(
+      '8',
+      `cross-node p99 (${cs.latency.n} subs on node B, ${cs.latency.rate} msgs/s published on node A) ≤ 1.5× one node`,
+      `${ms(a?.p99)} vs ${ms(b?.p99)} ms = ${x(cs.crossVsOneP99)}${a && !a.sustained ? ' (cross-node NOT sustained)' : ''}`,
+      judge(cs.crossVsOneP99, (v) => v <= 1.5 && !!a?.sustained),
+    );
+  }
+  if (skip('PostgreSQL')) {
+    add('8', 'PostgreSQL ingest ≥ 0.5× raw pg batched insert', 'skipped: no PostgreSQL', null);
+    add('8', 'PostgreSQL fan-out ≥ 0.8× SQLite', 'skipped: no PostgreSQL', null);
+  } else if (cs) {
+    const i = cs.ingestPg;
+    add(
+      '8',
+      `PostgreSQL ingest (${cs.ingestShape.pubs} pubs, ${cs.ingestShape.subs} subs) ≥ 0.5× raw pg batched insert`,
+      `${x(i?.vsRaw)} (${rate(i?.msgsPerS)} msgs/s vs ${rate(i?.rawRowsPerS)} rows/s at ${f(i?.batch)} rows per transaction); rows + event rows ${x(i?.vsRawWithEvents)}`,
+      judge(i?.vsRaw, (v) => v >= 0.5),
+    );
+    add('8', `PostgreSQL fan-out N=${n} ≥ 0.8× SQLite`, `${x(cs.pgVsSqlite)} (${rate(cs.fanoutPg?.deliveriesPerS)} vs ${rate(cs.fanoutLocal?.deliveriesPerS)}/s)`, judge(cs.pgVsSqlite, (v) => v >= 0.8));
+  }
 }
 
 export function renderMarkdown(res) {
@@ -216,9 +253,11 @@ export function renderMarkdown(res) {
     out.push('');
   }
 
+  renderCluster(res.cluster, out);
+
   const t = targets(res);
   if (t.length) {
-    out.push('### Targets (issue 6), from this run', '');
+    out.push('### Targets (issues 6 and 16), from this run', '');
     out.push('| # | target | measured | met |', '|---|---|---|---|');
     for (const r of t) out.push(`| ${r.id} | ${r.what} | ${r.measured} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`);
     out.push('');
@@ -229,6 +268,48 @@ export function renderMarkdown(res) {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Scenario 8: the Redis bus and PostgreSQL as the store, each against its baseline of the same run. */
+function renderCluster(c, out) {
+  if (!c) return;
+  const cs = c.summary;
+  out.push('### 8. Cluster: the Redis bus between nodes, PostgreSQL as the store (ratios within one run)', '');
+  for (const s of c.skipped ?? []) out.push(`- skipped: ${s}`);
+  if (c.skipped?.length) out.push('');
+  if (!cs) return;
+  const fan = (r) => (r ? `${rate(r.deliveriesPerS)}${range(r.range)}` : '–');
+  out.push(`| fan-out, 1 publisher, ${cs.n} subscribers, one node | deliveries/s | server CPU % | messages per transaction | all delivered |`);
+  out.push('|---|---:|---:|---:|---|');
+  for (const [label, r] of [
+    ['SQLite, local bus (the baseline)', cs.fanoutLocal],
+    ['SQLite, Redis bus', cs.fanoutRedis],
+    ['PostgreSQL, local bus', cs.fanoutPg],
+  ]) {
+    if (r) out.push(`| ${label} | ${fan(r)} | ${f(r.serverCpu)} | ${f(r.txnPerMsg ? 1 / r.txnPerMsg : null, 1)} | ${r.undelivered ? `**no** (${r.undelivered})` : 'yes'} |`);
+  }
+  if (cs.fanoutRedis) out.push(`| Redis bus ÷ local bus | ${x(cs.redisVsLocal)} | | | |`);
+  if (cs.fanoutPg) out.push(`| PostgreSQL ÷ SQLite | ${x(cs.pgVsSqlite)} | | | |`);
+  out.push('');
+  if (cs.latencyOne || cs.latencyCross) {
+    out.push(`| latency, ${cs.latency.n} subscribers, ${cs.latency.rate} msgs/s (ms) | p50 | p90 | p99 | p99.9 | max | subscribers' node CPU % | sustained |`);
+    out.push('|---|---:|---:|---:|---:|---:|---:|---|');
+    for (const [label, r] of [
+      ['one node, local bus', cs.latencyOne],
+      ['publisher on node A, subscribers on node B, Redis bus', cs.latencyCross],
+    ]) {
+      if (r) out.push(`| ${label} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)}${range(r.p99Range, ms)} | ${ms(r.p999)} | ${ms(r.max)} | ${f(r.serverCpu)} | ${r.sustained ? 'yes' : '**no**'} |`);
+    }
+    out.push(`| cross-node p99 ÷ one node | | | ${x(cs.crossVsOneP99)} | | | | |`, '');
+  }
+  const i = cs.ingestPg;
+  if (i) {
+    out.push(`| ingest on PostgreSQL, ${cs.ingestShape.pubs} publishers, ${cs.ingestShape.subs} subscribers | msgs/s | server CPU % | messages per transaction | raw \`pg\` batched insert, rows/s | msghub ÷ raw | raw incl. event-record rows | msghub ÷ that |`);
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    out.push(`| msghub (persisted + broadcast) | ${rate(i.msgsPerS)}${range(i.range)} | ${f(i.serverCpu)} | ${f(i.batch)} | ${rate(i.rawRowsPerS)} | ${x(i.vsRaw)} | ${rate(i.rawWithEventsPerS)} | ${x(i.vsRawWithEvents)} |`);
+    const sql = i.sqlPerMsg ? Object.entries(i.sqlPerMsg).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') : '–';
+    out.push('', `PostgreSQL statements per message: ${sql}. Every published message was stored: ${i.allStored ? 'yes' : 'NO'} (${i.stored.join(', ')}).`, '');
+  }
 }
 
 /** Replaces the results section of docs/performance.md (between its markers) with `md`. */

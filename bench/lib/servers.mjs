@@ -25,18 +25,23 @@ export const LABEL = {
   'net-best': 'bare Node net, own framing (no ws, no HTTP parser)',
 };
 
-/** The bench's MessageHandler: the baseline message's fields as columns, everything else at its default. */
-export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare, indexes } = {}) {
+/**
+ * The bench's MessageHandler: the baseline message's fields as columns, everything else at its default.
+ * `url` and `table` put it on another database (a PostgreSQL URL, a table of the scenario's own); `bus` is the
+ * app-level `bus:` (e.g. `redis://127.0.0.1:6379/14`). Both for bench/scenarios/cluster.mjs.
+ */
+export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare, indexes, url, table, bus } = {}) {
   fs.mkdirSync(dir, { recursive: true });
   const lines = [
     'listen: {port: 9988, host: 127.0.0.1}',
+    ...(bus ? [`bus: ${JSON.stringify(bus)}`] : []),
     'url:',
     '  bench:',
     '    pattern: /bench',
     '    handler: MessageHandler',
     '    kwargs:',
-    '      url: sqlite:///$YAMLPATH/bench.db',
-    '      table: messages',
+    `      url: ${url ? JSON.stringify(url) : 'sqlite:///$YAMLPATH/bench.db'}`,
+    `      table: ${table ?? 'messages'}`,
     '      columns: {seq: TEXT, channel: TEXT, body: TEXT}',
     // One load generator holds thousands of connections from a few addresses and publishes as fast as the
     // server takes it: the per-connection abuse limits (kwargs.limits) would refuse exactly that, so they are off.
@@ -64,9 +69,10 @@ export const protoFor = (kind) => (kind === 'sio' ? 'sio' : 'ws');
  * Starts a server on `cpu`; resolves to { kind, pid, port, call(cmd), stop() }.
  * msghub needs `dir` (where its gramex.yaml and SQLite file go) and optional config overrides.
  */
-export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true } = {}) {
+export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true, nodeArgs: extraArgs = [] } = {}) {
   // BENCH_NODE_ARGS: extra Node flags for the servers under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
-  const nodeArgs = ['--expose-gc', '--import', PROBE, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
+  // `nodeArgs`: a scenario's own (cluster.mjs preloads a PostgreSQL statement counter).
+  const nodeArgs = ['--expose-gc', '--import', PROBE, ...extraArgs, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   let child;
   let ready;
   if (kind === 'msghub') {
