@@ -92,6 +92,8 @@ export const catalog = {
 
   // ── server ──
   MH_ERR_STORE_FAILED: spec('Database error: %s', 500, CloseCode.InternalServerError),
+  // The database cannot be reached (down, restarting, connection lost): a retry later may succeed.
+  MH_ERR_STORE_UNAVAILABLE: spec('Database unavailable: %s', 503, CloseCode.GoingAway),
   MH_ERR_INTERNAL: spec('Internal server error', 500, CloseCode.InternalError),
   MH_ERR_HTTP_METHOD: spec('Method %s is not allowed here', 405),
   MH_ERR_HTTP_BODY: spec('Bad request body: %s', 400),

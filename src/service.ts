@@ -294,7 +294,11 @@ export class MessageService {
     let timer: NodeJS.Timeout | null = null;
     if (!reliable) {
       // A lost last batch leaves no later `_seq` to reveal it: ask the store now and then.
-      timer = setInterval(() => void feed.sync().catch((err) => this.log('warn', `bus: catching up ${key} failed`, err)), this.options.busSyncMs ?? 1000);
+      // (A database outage is not logged here every second: the store logs it, once a minute.)
+      const failed = (err: unknown): void => {
+        if (!(err instanceof MhError && err.code === 'MH_ERR_STORE_UNAVAILABLE')) this.log('warn', `bus: catching up ${key} failed`, err);
+      };
+      timer = setInterval(() => void feed.sync().catch(failed), this.options.busSyncMs ?? 1000);
       timer.unref();
     }
     this.feeds.push({ feed, unsubscribe, timer });

@@ -186,7 +186,8 @@ export class MessageHandler {
       await this.replay(s, info);
     } catch (err) {
       const e = toMhError(err);
-      this.log('error', `url:${this.name}: history failed`, err);
+      // An outage is logged by the store, once per kind a minute: not once per subscriber trying to reconnect.
+      if (e.code !== 'MH_ERR_STORE_UNAVAILABLE') this.log('error', `url:${this.name}: history failed`, err);
       this.disconnect(s);
       return refuse(e, e.closeCode ?? 4500);
     }

@@ -9,7 +9,7 @@ import { consoleLogger, type Logger } from '../log.js';
 import { applyOrder, applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
 import { POST_BY_REFERENCE, ROW_JSON, rowFromDb } from './apply.js';
-import { classifyDriverError, faultDetail, refusalFor, storeFailed, type DriverFault } from './driver-errors.js';
+import { classifyDriverError, faultDetail, refusalFor, storeFailed, storeUnavailable, type DriverFault } from './driver-errors.js';
 import { FaultLog } from './fault-log.js';
 import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
@@ -33,14 +33,31 @@ export interface PagePacing {
 // here, each a row lookup: under a 1 ms rule its pages never grew, and 2000 rows took 8 turns instead of 5.)
 export const PAGE_PACING: Readonly<PagePacing> = { fastMs: 2, slowMs: 4, min: 50, max: 500 };
 
+/**
+ * Connection pool bounds for PostgreSQL and MySQL (docs/deployment.md, "Databases"). While the database is down
+ * a write must fail in seconds, not wait out knex's default minute: a refused connection fails at once
+ * (knex propagates create errors), an unanswered one after CONNECT_TIMEOUT_MS, and a request that finds every
+ * connection busy waits at most ACQUIRE_TIMEOUT_MS. Idle connections are dropped after IDLE_TIMEOUT_MS, so a
+ * restarted database leaves no stale ones for long (knex also discards any whose socket errored or ended).
+ */
+export const POOL = { min: 0, max: 10, acquireTimeoutMillis: 10_000, createTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 } as const;
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** TCP keep-alive on database connections: a peer that vanished without a FIN is noticed in about a minute. */
+const KEEPALIVE_DELAY_MS = 10_000;
+
 export function knexConfig(target: DbTarget): Knex.Config {
   if (target.client === 'sqlite') {
     return { client: 'better-sqlite3', connection: { filename: target.filename! }, useNullAsDefault: true, pool: { min: 0, max: 1 } };
   }
+  const driver =
+    target.client === 'pg'
+      ? { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS }
+      : { charset: 'utf8mb4', supportBigNumbers: true, connectTimeout: CONNECT_TIMEOUT_MS, enableKeepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
   return {
     client: target.client === 'pg' ? 'pg' : 'mysql2',
-    connection: { ...target.connection!, ...(target.client === 'mysql' ? { charset: 'utf8mb4', supportBigNumbers: true } : {}) },
-    pool: { min: 0, max: 10 },
+    connection: { ...driver, ...target.connection! },
+    pool: { ...POOL },
+    acquireConnectionTimeout: POOL.acquireTimeoutMillis,
   };
 }
 
@@ -111,7 +128,21 @@ export abstract class BaseStore implements Store {
     this.faults = new FaultLog(log);
     // knex connects lazily, on the first query it runs: for SQLite this instance only builds SQL (the store
     // runs it on its own better-sqlite3 connections) unless someone asks for knex() to run queries.
-    this.builder = knexFactory(knexConfig(target));
+    this.builder = knexFactory({ ...knexConfig(target), log: this.knexLog() });
+  }
+
+  /**
+   * knex's own warnings ("Connection Error: …", "Acquire connection error: …", one per dead connection or failed
+   * attempt) would go to stdout, unthrottled, through an outage: they go to the server log instead, throttled
+   * like driver errors (one line per kind a minute; the kind is the text before the first colon).
+   */
+  private knexLog(): Knex.Config['log'] {
+    const report = (level: 'warn' | 'error') => (message: unknown) => {
+      const text = typeof message === 'string' ? message : String(message);
+      const kind = text.slice(0, Math.max(0, text.indexOf(':'))).slice(0, 60) || 'knex';
+      this.faults.report(level, `knex:${kind}`, `table ${this.table}: knex`, text);
+    };
+    return { warn: report('warn'), error: report('error'), deprecate: (method: string, alternative: string) => this.log('warn', `knex: ${method} is deprecated; use ${alternative}`), debug: () => {} };
   }
 
   get lastSeq(): number {
@@ -133,7 +164,7 @@ export abstract class BaseStore implements Store {
   protected refusal(err: unknown, req: WriteRequest, fault: DriverFault = classifyDriverError(err, this.client)): MhError {
     if (err instanceof MhError) return err;
     const error = refusalFor(err, fault, req, this.columns);
-    const failed = error.code === 'MH_ERR_STORE_FAILED';
+    const failed = error.code === 'MH_ERR_STORE_FAILED' || error.code === 'MH_ERR_STORE_UNAVAILABLE';
     this.faults.report(
       failed ? 'error' : 'warn',
       `${fault.kind}:${fault.code}`,
@@ -143,11 +174,34 @@ export abstract class BaseStore implements Store {
     return error;
   }
 
-  /** The error for every request of a batch whose transaction failed as a whole; the detail is logged, throttled. */
-  protected batchFailure(err: unknown): MhError {
+  /**
+   * The error for every request of a batch whose transaction failed as a whole; the detail is logged, throttled.
+   * `inDoubt`: the connection may have broken during the COMMIT itself, so the batch may have been stored (its
+   * events then reach subscribers through the feed's gap fill, and no client was told it was stored).
+   */
+  protected batchFailure(err: unknown, inDoubt = false): MhError {
     const fault = classifyDriverError(err, this.client);
+    if (fault.kind === 'unavailable') {
+      this.faults.report('error', `unavailable:${fault.code}`, `table ${this.table}: the database is unavailable, writes are refused`, faultDetail(err, fault));
+      return inDoubt
+        ? storeUnavailable(err, 'the connection broke during the commit: the message may have been stored, and subscribers hear of it if it was')
+        : storeUnavailable(err);
+    }
     this.faults.report('error', `batch:${fault.code}`, `table ${this.table}: write failed, nothing of the batch was stored`, faultDetail(err, fault));
     return storeFailed(err);
+  }
+
+  /**
+   * What a read (history, resume, gap fill, sequence, cursor) throws for `err`: the catalogued
+   * MH_ERR_STORE_UNAVAILABLE when the database cannot be reached (logged here, once per kind a minute, so an
+   * outage with many reconnecting clients costs a line a minute), else `err` itself.
+   */
+  protected readFailure(err: unknown): unknown {
+    if (err instanceof MhError) return err;
+    const fault = classifyDriverError(err, this.client);
+    if (fault.kind !== 'unavailable') return err;
+    this.faults.report('error', `unavailable:${fault.code}`, `table ${this.table}: the database is unavailable, reads are refused`, faultDetail(err, fault));
+    return storeUnavailable(err, 'retry shortly');
   }
   abstract write(batch: readonly WriteRequest[]): Promise<WriteResult[]>;
   abstract replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>, options?: ReplayOptions): Promise<number>;

@@ -17,8 +17,11 @@ import type { ColumnDef, Row } from '../types.js';
 import type { DbClient } from './db-url.js';
 import type { WriteRequest } from './store.js';
 
-/** What kind of refusal a driver error is. `other` is a failure of the database, not of the request. */
-export type FaultKind = 'too_long' | 'out_of_range' | 'bad_encoding' | 'not_null' | 'unique' | 'bad_value' | 'constraint' | 'other';
+/**
+ * What kind of refusal a driver error is. `unavailable`: the database could not be reached or the connection
+ * broke (a retry later may succeed); `other` is any other failure of the database, not of the request.
+ */
+export type FaultKind = 'too_long' | 'out_of_range' | 'bad_encoding' | 'not_null' | 'unique' | 'bad_value' | 'constraint' | 'unavailable' | 'other';
 
 export interface DriverFault {
   kind: FaultKind;
@@ -90,9 +93,48 @@ const SQLITE_KINDS: Readonly<Record<string, FaultKind>> = {
   SQLITE_MISMATCH: 'bad_value',
 };
 
+/**
+ * Connection-level failures: the server is down, restarting or unreachable, or the connection broke. Node's
+ * socket errors, PostgreSQL's SQLSTATEs for a server shutting down (57P01–57P03), class 08 (connection
+ * exception) and 53300 (too many connections), MySQL's lost connection and shutdown codes, the pool's acquire
+ * timeouts (knex, tarn), and SQLite's busy past `busy_timeout`.
+ */
+const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53300',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT', 'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_CONNECTION_KILLED', 'ER_QUERY_INTERRUPTED',
+  'KnexTimeoutError', 'TimeoutError',
+  'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_BUSY_TIMEOUT',
+]);
+/**
+ * Driver messages of a broken connection that carry no code (node-postgres, mysql2), at the start or after the
+ * statement knex puts in front (`COMMIT; - Connection terminated unexpectedly`).
+ */
+const UNAVAILABLE_TEXT =
+  /(?:^|\s-\s)(?:Connection terminated|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Can't add new command when connection is in closed state|Connection lost)/;
+
+/**
+ * The code of the connection-level failure `err` is (or wraps: knex and Node nest them in `cause` and
+ * AggregateError's `errors`), or undefined when it is not one. Never throws.
+ */
+export function unavailableCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth++) {
+    const d = e as DriverError & { cause?: unknown; errors?: unknown };
+    for (const c of [d.code, d.name]) if (typeof c === 'string' && (UNAVAILABLE_CODES.has(c) || /^08[0-9A-Z]{3}$/.test(c))) return c;
+    // Only an error without a driver code is read by its text: knex puts the statement in front of the message,
+    // with MySQL's values inlined, so a client's value must not pass for a lost connection.
+    if (typeof d.code !== 'string' && typeof d.message === 'string' && UNAVAILABLE_TEXT.test(d.message)) return 'connection';
+    e = Array.isArray(d.errors) && d.errors.length > 0 ? d.errors[0] : d.cause;
+  }
+  return undefined;
+}
+
 /** Reads what kind of fault a driver error is, and which columns or index it names. Never throws. */
 export function classifyDriverError(err: unknown, client: DbClient): DriverFault {
   const e = (err !== null && typeof err === 'object' ? err : {}) as DriverError;
+  const lost = unavailableCode(err);
+  if (lost !== undefined) return { kind: 'unavailable', code: lost, columns: [] };
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'unknown';
   if (client === 'pg') return pgFault(e, code);
   if (client === 'mysql') return mysqlFault(e, code);
@@ -149,6 +191,14 @@ function sqliteFault(e: DriverError, code: string): DriverFault {
   return fault;
 }
 
+/**
+ * The refusal of a request while the database cannot be reached (`what`: what did not happen, for the client).
+ * Nothing from the driver: its message may name hosts and ports.
+ */
+export function storeUnavailable(cause: unknown, what = 'the message was not stored; retry shortly'): MhError {
+  return new MhError('MH_ERR_STORE_UNAVAILABLE', [what], { cause });
+}
+
 /** The generic refusal of a write the database failed: no SQL, no value, nothing from the driver. */
 export function storeFailed(cause: unknown): MhError {
   return new MhError('MH_ERR_STORE_FAILED', ['the message was not stored; the server log has the details'], { cause });
@@ -194,6 +244,8 @@ export function refusalFor(err: unknown, fault: DriverFault, req: WriteRequest, 
         : new MhError('MH_ERR_MSG_BAD_VALUE', [], { message: "A value does not fit its column's type", cause });
     case 'constraint':
       return new MhError('MH_ERR_MSG_CONSTRAINT', [], { message: 'The database refused the message: it breaks a constraint of the table', cause });
+    case 'unavailable':
+      return storeUnavailable(cause);
     case 'other':
       return storeFailed(cause);
   }

@@ -10,7 +10,7 @@ import type { Row } from '../types.js';
 import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from './apply.js';
 import { BaseStore } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
-import { classifyDriverError } from './driver-errors.js';
+import { classifyDriverError, unavailableCode } from './driver-errors.js';
 import { CURSORS_TABLE, EVENTS_TABLE, SEQ_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createSeqTable, createTable, indexName } from './schema.js';
 import type { Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
@@ -58,10 +58,23 @@ export class KnexStore extends BaseStore {
   }
 
   async committedSeq(): Promise<number> {
-    const row = (await this.builder(SEQ_TABLE).where('tbl', this.table).first('seq')) as { seq: number | string } | undefined;
+    const row = (await this.read(() => this.builder(SEQ_TABLE).where('tbl', this.table).first('seq'))) as { seq: number | string } | undefined;
     const seq = Number(row?.seq ?? 0);
     if (seq > this.seq) this.seq = seq;
     return seq;
+  }
+
+  /**
+   * Runs a read; while the database cannot be reached it throws the catalogued MH_ERR_STORE_UNAVAILABLE (see
+   * BaseStore.readFailure), so a refused subscription or read is a 503, not an internal error. Reads need no
+   * recovery of their own: the pool connects afresh once the database is back.
+   */
+  private async read<T>(run: () => PromiseLike<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw passThrough?.(err) ? err : this.readFailure(err);
+    }
   }
 
   private async hasIndex(name: string): Promise<boolean> {
@@ -82,6 +95,9 @@ export class KnexStore extends BaseStore {
   private async writeNow(batch: readonly WriteRequest[]): Promise<WriteResult[]> {
     const start = this.seq;
     const results: WriteResult[] = [];
+    // Set once every statement ran: a failure after it is one of the COMMIT, whose outcome a broken connection
+    // leaves unknown.
+    let committing = false;
     try {
       await this.builder.transaction(async (trx) => {
         // The table's sequence row, locked until the commit: writers of this table (in any process) take turns
@@ -95,16 +111,20 @@ export class KnexStore extends BaseStore {
             seq = event.seq;
             results.push({ ok: true, event });
           } catch (err) {
+            // A lost connection fails the whole batch (below), not this request alone.
+            if (!(err instanceof MhError) && unavailableCode(err) !== undefined) throw err;
             results.push({ ok: false, error: err instanceof MhError ? err : await this.knexRefusal(err, req) });
           }
         }
         if (seq !== first) await trx(SEQ_TABLE).where('tbl', this.table).update({ seq });
+        committing = true;
         this.seq = Math.max(this.seq, seq);
       });
       return results;
     } catch (err) {
       this.seq = start;
-      const error = this.batchFailure(err);
+      // Only a batch that wrote something can be in doubt.
+      const error = this.batchFailure(err, committing && results.some((r) => r.ok));
       return batch.map(() => ({ ok: false as const, error }));
     }
   }
@@ -177,60 +197,77 @@ export class KnexStore extends BaseStore {
 
   // (No pre-rendered rows here: `options.json` is a hint this store does not take.)
   async replay(filter: Filter, limit: number, onPage: (rows: Row[]) => void | Promise<void>): Promise<number> {
+    // What the caller's page callback throws (a closed socket) passes through as is: only the database's own
+    // errors are classified (a client's EPIPE is not the database going away).
+    const fromPage = new WeakSet<object>();
+    const page = async (rows: Row[]): Promise<void> => {
+      try {
+        await onPage(rows);
+      } catch (err) {
+        if (err !== null && typeof err === 'object') fromPage.add(err);
+        throw err;
+      }
+    };
     // One REPEATABLE READ transaction: the sequence row and every page come from the same snapshot.
-    return this.builder.transaction(
-      async (trx) => {
-        // The first read fixes the snapshot: the sequence row says which commits it holds.
-        const top = (await trx(SEQ_TABLE).where('tbl', this.table).first('seq')) as { seq: number | string } | undefined;
-        const snapshot = Number(top?.seq ?? 0);
-        if (snapshot > this.seq) this.seq = snapshot;
-        const plan = this.historyPlan(filter, limit);
-        for (let step = plan.next(); !step.done; ) {
-          if (step.value.query) step = plan.next((await step.value.query.transacting(trx)) as Row[]);
-          else {
-            // (A pause needs nothing here: every query is already a turn of its own.)
-            if (step.value.page) await onPage(step.value.page);
-            step = plan.next();
+    const snapshotRead = (): Promise<number> =>
+      this.builder.transaction(
+        async (trx) => {
+          // The first read fixes the snapshot: the sequence row says which commits it holds.
+          const top = (await trx(SEQ_TABLE).where('tbl', this.table).first('seq')) as { seq: number | string } | undefined;
+          const snapshot = Number(top?.seq ?? 0);
+          if (snapshot > this.seq) this.seq = snapshot;
+          const plan = this.historyPlan(filter, limit);
+          for (let step = plan.next(); !step.done; ) {
+            if (step.value.query) step = plan.next((await step.value.query.transacting(trx)) as Row[]);
+            else {
+              // (A pause needs nothing here: every query is already a turn of its own.)
+              if (step.value.page) await page(step.value.page);
+              step = plan.next();
+            }
           }
-        }
-        return snapshot;
-      },
-      { isolationLevel: 'repeatable read', readOnly: this.client === 'pg' },
-    );
+          return snapshot;
+        },
+        { isolationLevel: 'repeatable read', readOnly: this.client === 'pg' },
+      );
+    return this.read(snapshotRead, (err) => err !== null && typeof err === 'object' && fromPage.has(err));
   }
 
   async eventsSince(after: number, limit: number): Promise<StoredEvent[]> {
-    return ((await this.eventsQuery(after, limit)) as Row[]).map((r) => this.eventFromDb(r));
+    return ((await this.read(() => this.eventsQuery(after, limit))) as Row[]).map((r) => this.eventFromDb(r));
   }
 
   async oldestSeq(): Promise<number> {
-    const r = await this.builder(EVENTS_TABLE).where('tbl', this.table).min({ m: 'seq' }).first();
+    const r = await this.read(() => this.builder(EVENTS_TABLE).where('tbl', this.table).min({ m: 'seq' }).first());
     return r?.m === null || r?.m === undefined ? this.seq + 1 : Number(r.m);
   }
 
   async prune(retention: Retention): Promise<number> {
     const cutoff = new Date(Date.now() - retention.maxAgeMs).toISOString();
-    return this.builder(EVENTS_TABLE)
-      .where('tbl', this.table)
-      .andWhere((w) => w.where('seq', '<=', this.seq - retention.maxCount).orWhere('ts', '<', cutoff))
-      .delete();
+    return this.read(() =>
+      this.builder(EVENTS_TABLE)
+        .where('tbl', this.table)
+        .andWhere((w) => w.where('seq', '<=', this.seq - retention.maxCount).orWhere('ts', '<', cutoff))
+        .delete(),
+    );
   }
 
   async getCursor(handler: string, user: string): Promise<number | null> {
-    const r = await this.builder(CURSORS_TABLE).select('seq').where({ tbl: this.table, handler, user_id: user }).first();
+    const r = await this.read(() => this.builder(CURSORS_TABLE).select('seq').where({ tbl: this.table, handler, user_id: user }).first());
     return r ? Number(r.seq) : null;
   }
 
   async setCursor(handler: string, user: string, seq: number): Promise<void> {
     const row = { tbl: this.table, handler, user_id: user, seq, updated: new Date().toISOString() };
     const k = this.builder;
-    await k(CURSORS_TABLE)
-      .insert(row)
-      .onConflict(['tbl', 'handler', 'user_id'])
-      .merge({
-        seq: k.raw(this.client === 'pg' ? `GREATEST(${CURSORS_TABLE}.seq, EXCLUDED.seq)` : 'GREATEST(seq, VALUES(seq))'),
-        updated: row.updated,
-      });
+    await this.read(() =>
+      k(CURSORS_TABLE)
+        .insert(row)
+        .onConflict(['tbl', 'handler', 'user_id'])
+        .merge({
+          seq: k.raw(this.client === 'pg' ? `GREATEST(${CURSORS_TABLE}.seq, EXCLUDED.seq)` : 'GREATEST(seq, VALUES(seq))'),
+          updated: row.updated,
+        }),
+    );
   }
 
   async close(): Promise<void> {
