@@ -79,6 +79,17 @@ async function token(claims: Record<string, unknown>, opts: { exp?: string | num
   if (opts.nbf !== undefined) jwt = jwt.setNotBefore(opts.nbf);
   return jwt.sign(opts.secret ?? key);
 }
+/** Every table, every row: the database "byte for byte", as far as its content goes. */
+function dumpDatabase(file: string): string {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all()]));
+  } finally {
+    db.close();
+  }
+}
+
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 describe('security: who may connect, what they may change, how much they may send', () => {
@@ -100,16 +111,7 @@ describe('security: who may connect, what they may change, how much they may sen
       });
       ws.once('error', (e) => (/Unexpected server response/.test(e.message) ? undefined : reject(e)));
     });
-  /** Every table, every row: the database "byte for byte", as far as its content goes. */
-  const dump = (): string => {
-    const db = new Database(path.join(dir, 'sec.db'), { readonly: true });
-    try {
-      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-      return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all()]));
-    } finally {
-      db.close();
-    }
-  };
+  const dump = (): string => dumpDatabase(path.join(dir, 'sec.db'));
 
   beforeAll(async () => {
     dir = tempDir();
@@ -350,15 +352,7 @@ describe('security: one-request crashes, forged keys, malformed text, the write 
   let server: Mounted;
   let dir: string;
   const { connect, closeAll } = clientPool(() => server.ws);
-  const dump = (): string => {
-    const db = new Database(path.join(dir, 'hard.db'), { readonly: true });
-    try {
-      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-      return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all()]));
-    } finally {
-      db.close();
-    }
-  };
+  const dump = (): string => dumpDatabase(path.join(dir, 'hard.db'));
   /** The server still answers: a known-good write is acknowledged. */
   const alive = async (): Promise<void> => {
     const res = await fetch(`${server.http}/chat`, { method: 'POST', body: '{"body":"still alive"}' });

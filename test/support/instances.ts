@@ -16,7 +16,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { tempDir } from './tmp.js';
+import { reachable, tempDir } from './tmp.js';
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -51,18 +51,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+const portOpen = (port: number): Promise<boolean> => reachable(port);
 
 /** Polls `ready` until it is true, or throws after `timeoutMs` with `what` and `detail()`. */
 async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs: number, detail: () => string = () => ''): Promise<void> {
