@@ -25,6 +25,10 @@ import type { BusBatch, BusEvent } from './bus.js';
 
 /** Events read from the record per fill query. */
 const FILL_PAGE = 500;
+/** Events kept while they wait for a gap in front of them to be filled; later ones are read from the store. */
+const MAX_WAITING = 10_000;
+/** After a failed fill (the store is down), the next try waits this long (ms). */
+const FILL_RETRY_MS = 1000;
 
 export interface TableFeedOptions {
   /** Unreliable buses: how long a gap may wait for a late batch before it is filled from the store (ms). */
@@ -43,6 +47,10 @@ export interface FeedStats {
 export class TableFeed {
   /** The highest `_seq` handed to the hubs. */
   private delivered: number;
+  /** The highest `_seq` heard of (from the bus, or the store's committed sequence): everything up to it is owed. */
+  private highest: number;
+  /** When a failed fill was last logged: at most once a minute (the store logs its own outages). */
+  private fillErrorLoggedAt = 0;
   /** Events that arrived ahead of a gap, by `_seq`. */
   private readonly waiting = new Map<number, BusEvent>();
   private readonly hubs = new Map<string, Hub>();
@@ -63,6 +71,7 @@ export class TableFeed {
     from: number,
   ) {
     this.delivered = from;
+    this.highest = from;
   }
 
   /** The highest `_seq` delivered so far. */
@@ -85,18 +94,29 @@ export class TableFeed {
       if (seq === 0) this.emit(e.entry, e.event, e.frame); // direct: no order, no record
       else if (seq === this.delivered + 1 && this.waiting.size === 0 && !this.filling) {
         this.delivered = seq;
+        if (seq > this.highest) this.highest = seq;
         this.emit(e.entry, e.event, e.frame);
       } else if (seq <= this.delivered || this.waiting.has(seq)) this.stats.duplicates++;
-      else this.waiting.set(seq, e);
+      else {
+        if (seq > this.highest) this.highest = seq;
+        // Bounded: past MAX_WAITING (a store that stays down while other nodes keep committing), an event is not
+        // kept; it is committed, so the fill reads it from the store (as a resume would send it).
+        if (this.waiting.size < MAX_WAITING) this.waiting.set(seq, e);
+      }
     }
-    if (this.waiting.size > 0) this.release();
+    if (this.highest > this.delivered) this.release();
   }
 
   /** Fills every event the store has committed beyond what was delivered (a lost last batch, a reconnect). */
   async sync(): Promise<void> {
     if (this.closed) return;
     const committed = await this.store.committedSeq();
-    if (committed > this.delivered) await this.fill(committed);
+    if (committed > this.highest) this.highest = committed;
+    while (!this.closed && this.delivered < committed) {
+      const before = this.delivered;
+      await (this.filling ?? this.fill(this.nextGapEnd()));
+      if (this.delivered === before) break;
+    }
   }
 
   close(): void {
@@ -114,15 +134,20 @@ export class TableFeed {
       this.delivered++;
       this.emit(next.entry, next.event, next.frame);
     }
-    if (this.waiting.size === 0 || this.fillTimer) return;
-    if (this.options.reliable) void this.fill(this.lowestWaiting() - 1);
+    if (this.highest <= this.delivered || this.fillTimer) return;
+    if (this.options.reliable) void this.fill(this.nextGapEnd());
     else {
       this.fillTimer = setTimeout(() => {
         this.fillTimer = null;
-        if (this.waiting.size > 0) void this.fill(this.lowestWaiting() - 1);
+        if (this.highest > this.delivered) void this.fill(this.nextGapEnd());
       }, this.options.fillDelayMs ?? 50);
       this.fillTimer.unref();
     }
+  }
+
+  /** Where the gap in front of the next waiting event ends (or, with none kept, the highest `_seq` heard of). */
+  private nextGapEnd(): number {
+    return this.waiting.size > 0 ? this.lowestWaiting() - 1 : this.highest;
   }
 
   private lowestWaiting(): number {
@@ -133,7 +158,10 @@ export class TableFeed {
 
   /** Delivers every event up to `upTo` in order, from the waiting ones or else the store's record. */
   private fill(upTo: number): Promise<void> {
-    this.filling ??= (async () => {
+    if (this.filling) return this.filling;
+    this.filling = (async () => {
+      // First let `this.filling` be set: a body that finished at once would otherwise clear it before it is set.
+      await null;
       try {
         while (!this.closed && this.delivered < upTo) {
           const events = await this.store.eventsSince(this.delivered, Math.min(FILL_PAGE, upTo - this.delivered));
@@ -156,11 +184,23 @@ export class TableFeed {
           }
         }
       } catch (err) {
-        this.log('error', `bus: filling a gap in ${this.table} from the store failed; retrying on the next event`, err);
-      } finally {
+        if (Date.now() - this.fillErrorLoggedAt > 60_000) {
+          this.fillErrorLoggedAt = Date.now();
+          this.log('error', `bus: filling a gap in ${this.table} from the store failed; retrying in ${FILL_RETRY_MS} ms`, err);
+        }
+        // Not at once: a store that is down would be asked in a tight loop.
         this.filling = null;
+        if (!this.closed && !this.fillTimer) {
+          this.fillTimer = setTimeout(() => {
+            this.fillTimer = null;
+            if (!this.closed && this.highest > this.delivered) void this.fill(this.nextGapEnd());
+          }, FILL_RETRY_MS);
+          this.fillTimer.unref();
+        }
+        return;
       }
-      if (!this.closed && this.waiting.size > 0) this.release();
+      this.filling = null;
+      if (!this.closed && this.highest > this.delivered) this.release();
     })();
     return this.filling;
   }
