@@ -58,6 +58,8 @@ export class AccessPolicy {
       if (!this.verifier) throw new MhError('MH_ERR_CONTROL_REFUSED', ['a token refresh needs JWT auth (the auth: section)']);
       if (typeof token !== 'string' || token === '') throw new MhError('MH_ERR_CONTROL_REFUSED', ['_auth must be a token string']);
       const next = await this.verifier.verify(token);
+      // The connection may have closed while the token was verified (a JWKS fetch): arm nothing for it.
+      if (!conn.sink.isOpen) return;
       const mismatch = checkRefresh(conn.scope.current_user, next.user);
       if (mismatch) throw mismatch;
       this.expireAt(conn, next.expiresAt);

@@ -42,6 +42,8 @@ export interface FeedStats {
   delivered: number;
   duplicates: number;
   filled: number;
+  /** Events dropped because the store never committed their `_seq`. */
+  rejected: number;
 }
 
 export class TableFeed {
@@ -57,7 +59,7 @@ export class TableFeed {
   private filling: Promise<void> | null = null;
   private fillTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  readonly stats: FeedStats = { delivered: 0, duplicates: 0, filled: 0 };
+  readonly stats: FeedStats = { delivered: 0, duplicates: 0, filled: 0, rejected: 0 };
 
   /**
    * @param from the `_seq` every hub has already accounted for (the store's committed sequence when the hubs
@@ -145,6 +147,17 @@ export class TableFeed {
     }
   }
 
+  /** Forgets waiting events with a `_seq` the store never committed (they are not real), and what they owed. */
+  private dropBeyond(committed: number): void {
+    for (const seq of [...this.waiting.keys()]) {
+      if (seq > committed) {
+        this.waiting.delete(seq);
+        this.stats.rejected++;
+      }
+    }
+    if (this.highest > committed) this.highest = Math.max(committed, this.delivered);
+  }
+
   /** Where the gap in front of the next waiting event ends (or, with none kept, the highest `_seq` heard of). */
   private nextGapEnd(): number {
     return this.waiting.size > 0 ? this.lowestWaiting() - 1 : this.highest;
@@ -166,10 +179,23 @@ export class TableFeed {
         while (!this.closed && this.delivered < upTo) {
           const events = await this.store.eventsSince(this.delivered, Math.min(FILL_PAGE, upTo - this.delivered));
           if (events.length === 0) {
-            // Not in the record (pruned by retention before we read it): nothing can be delivered for these.
-            this.log('warn', `bus: events ${this.delivered + 1}–${upTo} of ${this.table} are no longer in the event record; skipped`);
-            this.delivered = upTo;
+            // Nothing after `delivered` in the record. Never skip past what the store has committed: a `_seq`
+            // beyond it was never committed (a forged or foreign bus message), and skipping to it would silence
+            // every real event below it.
+            const committed = await this.store.committedSeq();
+            const to = Math.min(upTo, committed);
+            if (to > this.delivered) {
+              this.log('warn', `bus: events ${this.delivered + 1}–${to} of ${this.table} are no longer in the event record; skipped`);
+              this.delivered = to;
+            }
+            this.dropBeyond(committed);
             break;
+          }
+          if (events[0]!.seq > this.delivered + 1) {
+            // The front of the gap was pruned by retention before it could be read: skip it, not the rest.
+            const to = Math.min(upTo, events[0]!.seq - 1);
+            this.log('warn', `bus: events ${this.delivered + 1}–${to} of ${this.table} are no longer in the event record; skipped`);
+            this.delivered = to;
           }
           for (const event of events) {
             if (event.seq <= this.delivered || event.seq > upTo) continue;

@@ -159,7 +159,12 @@ export class MessageHandler {
       sink.close(code, e.message);
       return null;
     };
-    if (this.closing) return refuse(new MhError('MH_ERR_SHUTTING_DOWN'), 1001);
+    if (this.closing) {
+      // Like every shutdown close (`close`), 1001 alone: the client reconnects later, there is nothing to report.
+      const bye = new MhError('MH_ERR_SHUTTING_DOWN');
+      sink.close(bye.closeCode!, bye.message);
+      return null;
+    }
     let sub: { scope: ExprHandler; filter: Filter };
     try {
       sub = options.filter ? { scope: this.scope(info, emptyArgs()), filter: this.givenFilter(options.filter) } : await this.subscription(info);
@@ -294,10 +299,7 @@ export class MessageHandler {
         s.rate = null;
         s.refuseAll = true;
         const e = new MhError('MH_ERR_RATE_LIMITED', [`over ${this.config.limits.messages_per_second} messages/s for too long`]);
-        void s
-          .idle()
-          .then(() => this.intake.idle())
-          .then(() => s.closeWith(e));
+        void s.settled().then(() => s.closeWith(e));
         return;
       }
       if (verdict === 'limited') throw new MhError('MH_ERR_RATE_LIMITED', [`at most ${this.config.limits.messages_per_second} messages/s`]);

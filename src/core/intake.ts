@@ -83,8 +83,9 @@ export class Intake {
   direct(msg: Message, scope: ExprHandler, reply: Reply, publish: (event: StoredEvent, frame: Row) => void, order?: Ordered): void {
     const columns = [...this.config.columns.keys()];
     const task = (): unknown => {
+      let result;
       try {
-        return andThen(this.prepare(msg, scope), ({ method, req, frame }) => {
+        result = andThen(this.prepare(msg, scope), ({ method, req, frame }) => {
           const row: Row = {};
           for (const c of columns) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
           row.id = req.id;
@@ -96,6 +97,8 @@ export class Intake {
         reply.refused(toMhError(err));
         return undefined;
       }
+      // An async hook that fails (or times out) is answered with the message's own reference too.
+      return isThenable(result) ? (result as Promise<void>).then(undefined, (err) => reply.refused(toMhError(err))) : undefined;
     };
     if (order) order.serial(task);
     else task();

@@ -130,17 +130,36 @@ export class Subscriber implements Member {
     this.sink.close(err.closeCode ?? fallback, err.message);
   }
 
+  /** Messages of this subscriber accepted and not yet answered. */
+  private outstanding = 0;
+  private whenAnswered: (() => void)[] = [];
+
   /** The answer to the message this subscriber sent with reference `ref` (nothing for a success without one). */
   reply(ref: unknown): Reply {
+    this.outstanding++;
     return ref === undefined ? new SilentSuccess(this) : new RefReply(this, ref);
+  }
+
+  /** A Reply of this subscriber was called (each is called exactly once). */
+  answered(): void {
+    if (--this.outstanding === 0 && this.whenAnswered.length) for (const f of this.whenAnswered.splice(0)) f();
+  }
+
+  /** Resolves once every message this subscriber sent so far has been answered (committed or refused). */
+  settled(): Promise<void> {
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.whenAnswered.push(resolve));
   }
 }
 
 /** A message sent without a reference: only a refusal is answered. */
 class SilentSuccess implements Reply {
   constructor(private readonly sub: Subscriber) {}
-  committed(): void {}
+  committed(): void {
+    this.sub.answered();
+  }
   refused(err: MhError): void {
+    this.sub.answered();
     this.sub.fail(err);
   }
 }
@@ -151,10 +170,12 @@ class RefReply implements Reply {
     private readonly ref: unknown,
   ) {}
   committed(event: StoredEvent, _frame: Row): void {
+    this.sub.answered();
     const seq = event.seq === 0 ? null : event.seq;
     this.sub.sink.sendText(this.sub.codec.ack({ seq, ref: this.ref, id: event.id }), 0);
   }
   refused(err: MhError): void {
+    this.sub.answered();
     this.sub.fail(err, this.ref);
   }
 }

@@ -83,7 +83,8 @@ export async function sendEventsSince(
   while (cursor < snapshot) {
     if (!sink.isOpen) break;
     const events = await store.eventsSince(cursor, EVENT_PAGE);
-    if (events.length === 0) break;
+    // Events up to the snapshot were committed: none left means they were pruned under us. Start over from history.
+    if (events.length === 0) return { ok: false, oldest: await store.oldestSeq(), snapshot };
     // Sequence numbers are gapless: a jump means events were pruned under us. Start over from history.
     if (events[0]!.seq !== cursor + 1) return { ok: false, oldest: events[0]!.seq, snapshot };
     for (const event of events) {

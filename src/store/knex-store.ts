@@ -132,7 +132,7 @@ export class KnexStore extends BaseStore {
               results.push({ ok: true, event });
             } catch (err) {
               // A lost connection fails the whole batch (below), not this request alone.
-              if (!(err instanceof MhError) && unavailableCode(err) !== undefined) throw err;
+              if (endsTransaction(err)) throw err;
               results.push({ ok: false, error: err instanceof MhError ? err : await this.knexRefusal(err, req) });
             }
           }
@@ -206,7 +206,7 @@ export class KnexStore extends BaseStore {
       });
       return events;
     } catch (err) {
-      if (!(err instanceof MhError) && unavailableCode(err) !== undefined) throw err;
+      if (endsTransaction(err)) throw err;
       return null;
     }
   }
@@ -329,4 +329,17 @@ function plainPostRun(batch: readonly WriteRequest[], i: number, max: number): n
   let n = 0;
   while (i + n < batch.length && n < max && batch[i + n]!.method === 'POST' && !batch[i + n]!.extra) n++;
   return n;
+}
+
+/**
+ * Whether a failed statement took the whole transaction with it, so the batch must fail as one (the requests
+ * already applied in it are gone too), rather than be one refused request: a lost connection, and on MySQL a
+ * deadlock or lock-wait timeout, after which InnoDB has rolled back the transaction (a savepoint does not survive
+ * it, and later statements would run outside any transaction).
+ */
+function endsTransaction(err: unknown): boolean {
+  if (err instanceof MhError) return false;
+  if (unavailableCode(err) !== undefined) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
 }

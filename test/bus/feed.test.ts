@@ -62,4 +62,51 @@ describe('TableFeed when the store fails', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
     feed.close();
   }, 15_000);
+
+  it('never skips past what the store committed: a forged far-ahead _seq is dropped, and real events still flow', async () => {
+    const url = parseDbUrl(`sqlite:///${path.join(tempDir(), 'feed.db')}`, '/');
+    const store = createStore(url, 'feed', COLS, [], () => undefined);
+    await store.init();
+    stores.push(store);
+    const feed = new TableFeed('t', store, () => undefined, { reliable: true }, store.lastSeq);
+    const hub = new Hub();
+    const heard: unknown[] = [];
+    hub.subscribe({ filter: parseFilter({}, COLS), codec: msghubCodec, deliver: (p) => heard.push((JSON.parse(p.text) as { body: unknown }).body) });
+    feed.attach('e', hub);
+    const forged = { seq: 1e15, method: 'POST' as const, id: 'x', before: null, after: { id: 'x', body: 'forged', user: null, timestamp: null }, changed: [] };
+    feed.receive({ table: 't', events: [{ entry: 'e', event: forged, frame: { body: 'forged', _seq: 1e15 } }] });
+    const deadline = Date.now() + 5000;
+    while (feed.stats.rejected === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 5));
+    expect(feed.stats.rejected).toBe(1);
+    const [r] = await store.write([post('real')]);
+    if (!r!.ok) throw r!.error;
+    feed.receive({ table: 't', events: [{ entry: 'e', event: r!.event, frame: { body: 'real', _seq: r!.event.seq } }] });
+    while (heard.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 5));
+    expect(heard).toEqual(['real']);
+    expect(feed.position).toBe(1);
+    feed.close();
+  });
+
+  it('skips a gap the record no longer holds (pruned) and delivers what follows it, without looping', async () => {
+    const url = parseDbUrl(`sqlite:///${path.join(tempDir(), 'feed.db')}`, '/');
+    const store = createStore(url, 'feed', COLS, [], () => undefined);
+    await store.init();
+    stores.push(store);
+    const feed = new TableFeed('t', store, () => undefined, { reliable: true }, 0);
+    const hub = new Hub();
+    const seqs: number[] = [];
+    hub.subscribe({ filter: parseFilter({}, COLS), codec: msghubCodec, deliver: (_p, e) => seqs.push(e.seq) });
+    feed.attach('e', hub);
+    // Three events committed; the whole gap in front of the third (1 and 2) pruned from the record before this
+    // feed fills it, so the record's next event is already past the gap.
+    const written = await store.write(['a', 'b', 'c'].map(post));
+    await store.prune({ maxCount: 1, maxAgeMs: 1e12 });
+    const third = written[2]!;
+    if (!third.ok) throw third.error;
+    feed.receive({ table: 't', events: [{ entry: 'e', event: third.event, frame: { body: 'c', _seq: 3 } }] });
+    const deadline = Date.now() + 5000;
+    while (seqs.length < 1 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 5));
+    expect(seqs).toEqual([3]);
+    feed.close();
+  });
 });
