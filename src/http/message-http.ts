@@ -93,9 +93,9 @@ export async function serveMessageHttp(
     }
     const ok = method === 'POST' ? 201 : 200;
     if (!body.array) {
-      sendJson(res, firstError ? firstError.status : ok, results[0]);
+      sendJson(res, firstError ? firstError.status : ok, results[0], retryAfter(firstError));
     } else {
-      sendJson(res, firstError ? firstError.status : ok, results);
+      sendJson(res, firstError ? firstError.status : ok, results, retryAfter(firstError));
     }
   } catch (err) {
     const e = toMhError(err);
@@ -201,4 +201,9 @@ async function longPoll(handler: MessageHandler, req: IncomingMessage, res: Serv
   req.on('close', () => {
     if (!res.writableEnded) answer();
   });
+}
+
+/** A 503 (the write queue is full, the database is down) tells the publisher when to try again. */
+function retryAfter(err: MhError | null): Record<string, string> {
+  return err?.status === 503 ? { 'Retry-After': '1' } : {};
 }

@@ -550,6 +550,7 @@ describe('security: one-request crashes, forged keys, malformed text, the write 
       for (let i = 0; i < 6; i++) c.send({ body: 'slow', _ref: i });
       const http = await post('/held', '{"body":"fast"}');
       expect(http.status).toBe(503);
+      expect(http.headers.get('retry-after')).toBe('1');
       expect(await http.json()).toMatchObject({ _error: { code: 'MH_ERR_OVERLOADED' } });
       await c.until((fs) => fs.filter((f) => f._ref !== undefined).length === 6, 'six replies');
       const replies = c.frames.filter((f) => f._ref !== undefined);
