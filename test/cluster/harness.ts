@@ -30,12 +30,27 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** The JWT secret every node of a test cluster shares (the durable `inbox` needs users). */
+export const CLUSTER_SECRET = 'a-cluster-test-secret-of-at-least-32-bytes!';
+
 /** Writes the cluster's gramex.yaml: one table on `dbUrl`, the Redis bus at `busUrl`. */
 export function clusterConfig(dbUrl: string, busUrl: string, table: string): string {
   return writeConfig(
     `
 bus: ${busUrl}
+auth:
+  jwt: {secret: "${CLUSTER_SECRET}"}
 url:
+  inbox:
+    pattern: /inbox
+    handler: MessageHandler
+    kwargs:
+      url: ${dbUrl}
+      table: ${table}_inbox
+      columns: {body: TEXT}
+      durable: true
+      ack_timeout: 60
+      limits: {messages_per_second: 0}
   chat:
     pattern: /chat
     handler: MessageHandler

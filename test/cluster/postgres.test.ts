@@ -12,8 +12,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivatePostgres, PrivateRedis, requireBinaries } from '../support/instances.js';
-import type { TestClient } from '../support/ws-client.js';
+import { SignJWT } from 'jose';
+import { SseClient } from '../support/http-clients.js';
+import { TestClient, type Frame } from '../support/ws-client.js';
 import {
+  CLUSTER_SECRET,
   expectExactly,
   highestAck,
   killNode,
@@ -23,6 +26,7 @@ import {
   subscribeEverywhere,
   truth,
   type Cluster,
+  type Node,
   type Outcome,
   type Subscriber,
 } from './harness.js';
@@ -63,6 +67,61 @@ function expectAllAcked(outcomes: Outcome[]): void {
 function expectStillConnected(subs: Subscriber[]): void {
   for (const s of subs) expect(s.client.closeCode, `${s.filter.query || 'all'} on node ${s.node.index}`).toBeNull();
 }
+
+describe('resumes on another node', () => {
+  it('an SSE client resumes on another node with Last-Event-ID, and a durable user from its acknowledged position', async (ctx) => {
+    if (!pg || !redis) return ctx.skip();
+    const cluster = await startCluster(pg.url, redis.url, table());
+    const [a, b, c] = cluster.nodes as [Node, Node, Node];
+    const closers: (() => Promise<unknown>)[] = [];
+    try {
+      // SSE on node A hears the first ten (published on node B); it comes back on node C with the last id it saw.
+      const pub = await publisher(b);
+      closers.push(() => pub.close());
+      const sse = SseClient.open(`${a.http}/chat`);
+      closers.push(() => sse.close());
+      await sse.until((x) => x.comments.some((t) => t.includes('stream open')), 'the stream');
+      const first = (await publish(pub, 'sse-a', 10)).map((o) => o.reply._seq as number);
+      await sse.until((x) => x.events.filter((e) => e.id !== undefined).length >= 10, 'ten events');
+      const lastId = sse.events.filter((e) => e.id !== undefined).at(-1)!.id!;
+      expect(Number(lastId)).toBe(Math.max(...first));
+      await sse.close();
+      const later = (await publish(pub, 'sse-b', 10)).map((o) => o.reply._seq as number);
+      const again = SseClient.open(`${c.http}/chat`, { 'last-event-id': lastId });
+      closers.push(() => again.close());
+      await again.until((x) => x.events.filter((e) => e.id !== undefined).length >= 10, 'the ten it missed');
+      expect(again.events.filter((e) => e.id !== undefined).map((e) => Number(e.id))).toEqual(later);
+
+      // A durable user acknowledges 3 of 5 on node A; on node C it gets exactly the other 2.
+      const jwt = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(CLUSTER_SECRET));
+      const bearer = { authorization: `Bearer ${jwt}` };
+      const reader = await TestClient.connect(`${a.ws}/inbox`, bearer);
+      closers.push(() => reader.close());
+      const writer = await TestClient.connect(`${b.ws}/inbox`, bearer);
+      closers.push(() => writer.close());
+      const sent: Frame[] = [];
+      for (let i = 0; i < 5; i++) sent.push(await writer.request({ body: `d${i}` }));
+      await reader.until((fs) => fs.filter((f) => f._method === 'POST').length >= 5, 'five on node A');
+      reader.send({ _ack: sent[2]!._seq });
+      await reader.close();
+      // The acknowledgement is written on a later turn on node A: wait until node C's resume reflects it.
+      const deadline = Date.now() + 10_000;
+      let resumed: Frame[] = [];
+      for (;;) {
+        const r = await TestClient.connect(`${c.ws}/inbox`, bearer);
+        closers.push(() => r.close());
+        await r.until((fs) => fs.some((f) => f._seq === sent[4]!._seq), 'the last one', 10_000);
+        resumed = r.frames.filter((f) => f._seq !== undefined);
+        await r.close();
+        if (resumed.length === 2 || Date.now() > deadline) break;
+      }
+      expect(resumed.map((f) => f.body)).toEqual(['d3', 'd4']);
+    } finally {
+      for (const close of closers) await close().catch(() => undefined);
+      await cluster.close();
+    }
+  }, 60_000);
+});
 
 describe('three nodes on one PostgreSQL and one Redis', () => {
   it('every subscriber on every node receives exactly its matching events, in _seq order, once', async (ctx) => {
