@@ -42,6 +42,8 @@ export class Intake {
   private inflightBytes = 0;
   private idleWaiters: (() => void)[] = [];
   private closing = false;
+  /** The table's column names, for the row a direct message would have been. */
+  private readonly columns: readonly string[];
 
   constructor(
     private readonly config: MessageHandlerConfig,
@@ -49,6 +51,7 @@ export class Intake {
     private readonly commit: GroupCommit,
   ) {
     commit.onAnswered = (bytes) => this.settle(bytes);
+    this.columns = [...config.columns.keys()];
   }
 
   /** Accepts a message; its Reply hears the outcome. Never throws. */
@@ -81,13 +84,12 @@ export class Intake {
    * sequence number (typing indicators and other ephemeral traffic). Not counted in the write queue.
    */
   direct(msg: Message, scope: ExprHandler, reply: Reply, publish: (event: StoredEvent, frame: Row) => void, order?: Ordered): void {
-    const columns = [...this.config.columns.keys()];
     const task = (): unknown => {
       let result;
       try {
         result = andThen(this.prepare(msg, scope), ({ method, req, frame }) => {
           const row: Row = {};
-          for (const c of columns) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
+          for (const c of this.columns) row[c] = Object.hasOwn(req.values, c) ? req.values[c] : null;
           row.id = req.id;
           const event: StoredEvent = { seq: 0, method, id: req.id, before: null, after: row, changed: [] };
           publish(event, frame);

@@ -24,7 +24,7 @@ import { CollectSocket } from '../transport/collect.js';
 import { SseSocket } from '../transport/sse.js';
 import { readMessages } from './body.js';
 import { JsonArrayResponse } from './json-array.js';
-import { sendError, sendJson, sendJsonText } from './respond.js';
+import { retryAfter, sendError, sendJson, sendJsonText } from './respond.js';
 
 /** Most messages one HTTP body may carry. */
 const MAX_ITEMS = 1000;
@@ -93,9 +93,9 @@ export async function serveMessageHttp(
     }
     const ok = method === 'POST' ? 201 : 200;
     if (!body.array) {
-      sendJson(res, firstError ? firstError.status : ok, results[0], retryAfter(firstError));
+      sendJson(res, firstError ? firstError.status : ok, results[0], retryAfter(firstError?.status ?? ok));
     } else {
-      sendJson(res, firstError ? firstError.status : ok, results, retryAfter(firstError));
+      sendJson(res, firstError ? firstError.status : ok, results, retryAfter(firstError?.status ?? ok));
     }
   } catch (err) {
     const e = toMhError(err);
@@ -201,9 +201,4 @@ async function longPoll(handler: MessageHandler, req: IncomingMessage, res: Serv
   req.on('close', () => {
     if (!res.writableEnded) answer();
   });
-}
-
-/** A 503 (the write queue is full, the database is down) tells the publisher when to try again. */
-function retryAfter(err: MhError | null): Record<string, string> {
-  return err?.status === 503 ? { 'Retry-After': '1' } : {};
 }

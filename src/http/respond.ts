@@ -28,8 +28,12 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
  * the error's HTTP status unless `status` says otherwise.
  */
 export function sendError(res: http.ServerResponse, err: MhError, headers: Headers = {}, status = err.status): void {
-  // A 503 (the write queue is full, the database is down, shutting down) says when to try again.
-  sendJsonText(res, status, msghubCodec.error(err), status === 503 ? { 'Retry-After': '1', ...headers } : headers);
+  sendJsonText(res, status, msghubCodec.error(err), { ...retryAfter(status), ...headers });
+}
+
+/** A 503 (the write queue is full, the database is down, shutting down) says when to try again. */
+export function retryAfter(status: number): Headers {
+  return status === 503 ? { 'Retry-After': '1' } : {};
 }
 
 /** Sends text that already is JSON (frames joined into an array, say) without parsing and re-serializing it. */

@@ -225,10 +225,9 @@ export class SqliteStore extends BaseStore {
       return { ok: true, event };
     };
     const refused = (err: unknown, req: WriteRequest): WriteResult => ({ ok: false, error: this.refusal(err, req) });
-    // The sequence row, under the write lock (BEGIN IMMEDIATE): read at the start of every batch (a pragma when
-    // no other process wrote), written once at its end.
+    // The sequence row, under the write lock (BEGIN IMMEDIATE): read at the start of every batch (`observe`: a
+    // pragma when no other process wrote), written once at its end.
     const writeSeq = this.db.prepare(`UPDATE ${q(SEQ_TABLE)} SET seq = ? WHERE tbl = ?`);
-    const begin = (): number => this.observe();
     const end = (first: number): void => {
       if (this.seq !== first) writeSeq.run(this.seq, this.table);
     };
@@ -237,7 +236,7 @@ export class SqliteStore extends BaseStore {
     // after it started writing aborts the whole transaction, which `isolated` then redoes.
     this.txn = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
       batchTime = new Date().toISOString();
-      const first = begin();
+      const first = this.observe();
       const results: WriteResult[] = [];
       for (let i = 0; i < batch.length; ) {
         const run = runs.find((r) => plainPosts(batch, i, r.n));
@@ -263,7 +262,7 @@ export class SqliteStore extends BaseStore {
     const one = this.db.transaction(apply);
     this.isolated = this.db.transaction((batch: readonly WriteRequest[]): WriteResult[] => {
       batchTime = new Date().toISOString();
-      const first = begin();
+      const first = this.observe();
       const results: WriteResult[] = [];
       for (const req of batch) {
         try {
