@@ -5,7 +5,8 @@
 //   npm run bench                      full mode: medians of 5 runs (about 15 minutes)
 //   npm run bench -- --quick           one short run per scenario (under 3 minutes)
 //   node bench/run.mjs --quick --smoke tiny sizes (about a minute): exits non-zero if anything crashed (CI)
-//   options: --only fanout,latency,ingest,replay,conn,slow,cluster,micro   --reps N   --write-doc   --no-pin
+//   options: --only fanout,latency,ingest,replay,conn,slow,cluster,micro,metrics   --reps N   --write-doc   --no-pin
+//   metrics (issue 20) runs only when named in --only: fan-out and ingest with metrics off and on, same run
 //   cluster uses Redis (BENCH_REDIS_URL) and PostgreSQL (BENCH_PG_URL): see bench/scenarios/cluster.mjs
 //   node bench/render.mjs <results.json> [--write-doc]   re-renders a saved run's tables (and targets)
 //
@@ -27,6 +28,7 @@ import { runIngest } from './scenarios/ingest.mjs';
 import { runReplay } from './scenarios/replay.mjs';
 import { runSlow } from './scenarios/slow.mjs';
 import { runCluster } from './scenarios/cluster.mjs';
+import { runMetrics } from './scenarios/metrics.mjs';
 
 const argv = process.argv.slice(2);
 const has = (flag) => argv.includes(flag);
@@ -86,7 +88,9 @@ const CFG = {
   },
 }[mode];
 const reps = Number(opt('--reps') ?? CFG.reps);
-for (const k of ['fanout', 'latency', 'ingest', 'replay', 'conn', 'slow', 'cluster']) CFG[k].reps = reps;
+// Metrics on/off (bench/scenarios/metrics.mjs): fan-out at N=1000 and ingest, with this mode's window lengths.
+CFG.metrics = { fanout: { n: CFG.fanout.ns[0], warmMs: CFG.fanout.warmMs, secsMs: CFG.fanout.secsMs }, ingest: { ...CFG.ingest } };
+for (const k of ['fanout', 'latency', 'ingest', 'replay', 'conn', 'slow', 'cluster', 'metrics']) CFG[k].reps = reps;
 
 // 20k connections need more descriptors than the usual default: re-run ourselves under `ulimit -n 65536`.
 function nofile() {
@@ -197,6 +201,8 @@ try {
   await step('conn', 'connections', (c) => runConnections({ ...c, cfg: { conn: { ...CFG.conn, reps: Math.min(reps, 5) } } }));
   await step('slow', 'slow', (c) => runSlow({ ...c, cfg: { slow: { ...CFG.slow, reps } } }));
   await step('cluster', 'cluster', (c) => runCluster({ ...c, cfg: { cluster: { ...CFG.cluster, reps } } }));
+  // Only when asked for by name: it repeats fan-out and ingest, and has no table of its own in the report.
+  if (only?.includes('metrics')) await step('metrics', 'metrics', (c) => runMetrics({ ...c, cfg: { metrics: { ...CFG.metrics, reps } } }));
   await step('micro', 'micro', async () => {
     const micro = await runWorker(path.join(ROOT, 'bench', 'workers', 'micro.mjs'), smoke ? ['--smoke'] : quick ? ['--quick'] : [], { nodeArgs: ['--expose-gc'], timeoutMs: 300000 });
     if (micro.errors) for (const [k, v] of Object.entries(micro.errors)) ctx.fail(`micro ${k}`, v);

@@ -69,7 +69,9 @@ export const catalog = {
   MH_ERR_MSG_TOO_DEEP: spec('Message nests arrays and objects deeper than %s levels', 400),
   MH_ERR_MSG_BAD_TEXT: spec('Message text is not well-formed Unicode (a lone surrogate) in %s', 400),
   MH_ERR_MSG_RESERVED_KEY: spec('Key "%s" is reserved for the server', 400),
+  MH_ERR_MSG_DELETE_KEYS: spec('DELETE addresses one row by "id" alone; %s would be conditions in Gramex and are not evaluated here: send only the id, or check the row in prepare', 400),
   MH_ERR_CONTROL_REFUSED: spec('Not here: %s', 400),
+  MH_ERR_IDEMPOTENCY_KEY: spec('Bad idempotency key: %s', 400),
 
   // ── filters: query-string arguments of a subscription or read ──
   MH_ERR_FILTER_COLUMN: spec('Unknown filter column "%s"', 400, CloseCode.BadRequest),
@@ -85,6 +87,7 @@ export const catalog = {
 
   // ── delivery ──
   MH_ERR_SLOW_CONSUMER: spec('Send queue passed %s bytes; reconnect to resume', 503, CloseCode.SlowConsumer),
+  MH_ERR_REPLAY_STALLED: spec('History replay stalled: nothing was read for %s s; reconnect to resume', 503, CloseCode.SlowConsumer),
   MH_ERR_TOO_MANY_UNACKED: spec('More than %s events sent and not acknowledged; reconnect to resume', 503, CloseCode.SlowConsumer),
   MH_ERR_EARLY_FLOOD: spec('More than %s frames before the connection was ready', 429, CloseCode.TooManyRequests),
   MH_ERR_SHUTTING_DOWN: spec('Server is shutting down', 503, CloseCode.GoingAway),
@@ -97,6 +100,21 @@ export const catalog = {
   MH_ERR_INTERNAL: spec('Internal server error', 500, CloseCode.InternalError),
   MH_ERR_HTTP_METHOD: spec('Method %s is not allowed here', 405),
   MH_ERR_HTTP_BODY: spec('Bad request body: %s', 400),
+  // Server code called `MessageService.publish` with a name that is not a MessageHandler of the config.
+  MH_ERR_NO_HANDLER: spec('No MessageHandler named %s (there are: %s)', 500),
+
+  // ── Texto v1 (compat/texto): sent as Texto's own error codes, with Texto's descriptions (compat/texto/codec.ts) ──
+  MH_ERR_TEXTO_SYNTAX: spec('Unable to process the message due to a syntax error.', 400),
+  MH_ERR_TEXTO_CLIENT_ID: spec("The submitted client ID doesn't match the current session.", 403),
+  MH_ERR_TEXTO_KIND: spec('Invalid message kind received.', 400),
+
+  // ── SimpleBus (compat/simplebus): refusals answered as SimpleBus answers them, a text body in its own words ──
+  MH_ERR_SIMPLEBUS_REQUEST: spec('%s', 400),
+  MH_ERR_SIMPLEBUS_UNAUTHORIZED: spec('Unauthorized Access', 401),
+  MH_ERR_SIMPLEBUS_NO_CONFIRMATION: spec('NO CONFIRMATION within %s s', 504),
+  MH_ERR_SIMPLEBUS_FILE_NOT_FOUND: spec('FILE NOT FOUND', 404),
+  MH_ERR_SIMPLEBUS_FILE_TOO_LARGE: spec('File "%s" is larger than max_file_bytes (%s bytes)', 413),
+  MH_ERR_SIMPLEBUS_NO_FILES: spec('This bus takes no files: its SimpleBusHandler has no files_path', 501),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type MhErrorCode = keyof typeof catalog;

@@ -9,8 +9,22 @@
  *
  * Express and Fastify adapters live at 'msghub/express' and 'msghub/fastify'.
  */
-export { MessageService, compileService, type ServiceOptions, type ConfigSource, type CompiledService } from './service.js';
+export {
+  MessageService,
+  compileService,
+  type ServiceOptions,
+  type ConfigSource,
+  type CompiledService,
+  type PublishMessage,
+  type PublishOptions,
+} from './service.js';
+export type { Logger, LogLevel } from './log.js';
+export type { OutboxOptions } from './alert/index.js';
 export { mountHttp, createServer } from './mount/http.js';
+export { createOpsHandler, type OpsRoutes } from './ops/http.js';
+export type { Readiness, ReadyCheck, ServiceStatus, HandlerStatus } from './ops/health.js';
+export type { LogFields } from './log.js';
+export { consoleLogger, pinoLogger } from './log.js';
 export { MhError, ConfigError, CloseCode, catalog, type MhErrorCode, type ConfigIssue } from './errors.js';
 export type { Method, Row, Args, User, Disposable, ColumnDef, ColumnKind } from './types.js';
 export type { Bus, BusBatch, BusEvent } from './bus/bus.js';

@@ -17,7 +17,8 @@ import {
   type OutboxOptions,
 } from './alert/index.js';
 import { SERVER_DEFAULTS } from './config/defaults.js';
-import { inspectConfig, inspectConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
+import { ADAPTERS, adapterFor, type Adapter, type AdapterHost, type MountedAdapter } from './compat/index.js';
+import { DEFAULT_HANDLERS, inspectConfig, inspectConfigObject, type AppConfig, type LoadOptions, type UrlEntry } from './config/load.js';
 import { compileMessageHandler, type MessageHandlerConfig } from './config/message-handler.js';
 import { ConfigError, MhError, type ConfigIssue } from './errors.js';
 import { MessageHandler } from './core/handler.js';
@@ -33,10 +34,15 @@ import { createFileHandler, validateFileHandler, type HttpHandler } from './http
 import { sendError } from './http/respond.js';
 import { compileRoutes, type Router } from './http/router.js';
 import { consoleLogger, type Logger } from './log.js';
+import { parseOpsConfig, type OpsConfig } from './ops/config.js';
+import { readiness, status, type Readiness, type ServiceStatus } from './ops/health.js';
+import { ServiceMetrics, type MetricsOptions } from './ops/metrics.js';
+import type { OpsView } from './ops/view.js';
 import { createStore } from './store/sql-store.js';
 import type { Store } from './store/store.js';
+import { requestId } from './transport/sink.js';
 import { WsEndpoint } from './transport/ws-endpoint.js';
-import { emptyArgs, type Args, type User } from './types.js';
+import { emptyArgs, type Args, type Method, type Row, type User } from './types.js';
 
 export interface ServiceOptions {
   /**
@@ -62,13 +68,22 @@ export interface ServiceOptions {
   busSyncMs?: number;
 }
 
+/** A message for `MessageService.publish`: column values, and `_method` and `id` for a PUT or DELETE. */
+export type PublishMessage = { _method?: Method; id?: string } & Row;
+
+export interface PublishOptions {
+  /** Who publishes: `handler.current_user` in expressions and the row's `user` on POST. Default null. */
+  user?: User | null;
+}
+
 /** Where the configuration comes from: a YAML file path, or an object (with the folder `$YAMLPATH` means). */
 export type ConfigSource = string | { config: unknown; baseDir?: string };
 
 /** Everything compiled from the config, before any database is opened. */
 export interface CompiledService {
   app: AppConfig;
-  messageHandlers: { entry: UrlEntry; config: MessageHandlerConfig }[];
+  /** Every MessageHandler, and those an adapter made for its own protocol (with `adapter` and its options). */
+  messageHandlers: { entry: UrlEntry; config: MessageHandlerConfig; adapter?: Adapter; options?: unknown }[];
   services: Map<string, EmailService>;
   /** The app-level `bus:` (local, or Redis between the nodes of a cluster). */
   bus: BusConfig;
@@ -76,6 +91,8 @@ export interface CompiledService {
   auth: JwtAuthConfig | null;
   /** The app-level `trust_proxy:`: which hops may name the client in `X-Forwarded-For`; null trusts none. */
   trustProxy: TrustProxy | null;
+  /** The app-level `metrics:` and `health:` sections (ops/config.ts). */
+  ops: OpsConfig;
 }
 
 /**
@@ -84,7 +101,7 @@ export interface CompiledService {
  * so `msghub check` reports them all in one run.
  */
 export async function compileService(source: ConfigSource, options: Pick<ServiceOptions, 'env' | 'log'> = {}): Promise<CompiledService> {
-  const loadOptions: LoadOptions = { env: options.env };
+  const loadOptions: LoadOptions = { env: options.env, handlers: [...DEFAULT_HANDLERS, ...ADAPTERS.map((a) => a.handler)] };
   const loaded =
     typeof source === 'string'
       ? await inspectConfig(source, loadOptions)
@@ -125,6 +142,13 @@ export async function compileService(source: ConfigSource, options: Pick<Service
   const { config: bus, issues: busIssues } = parseBusSection(busSection?.value, { path: 'bus', file: busSection?.file ?? app.file });
   issues.push(...busIssues);
 
+  const { metrics: metricsSection, health: healthSection } = app.sections;
+  const { config: ops, issues: opsIssues } = parseOpsConfig(metricsSection?.value, healthSection?.value, {
+    metrics: { file: metricsSection?.file },
+    health: { file: healthSection?.file },
+  });
+  issues.push(...opsIssues);
+
   const messageHandlers: CompiledService['messageHandlers'] = [];
   const tables = new Map<string, { entry: UrlEntry; config: MessageHandlerConfig }>();
   const routable = new Set(app.urls);
@@ -133,9 +157,21 @@ export async function compileService(source: ConfigSource, options: Pick<Service
   for (const entry of loaded.checkable) {
     if (entry.handler === 'FileHandler') {
       issues.push(...validateFileHandler(entry));
-    } else if (entry.handler === 'MessageHandler') {
-      const { config, issues: mhIssues } = compileMessageHandler(entry, { modules, services, log: options.log ?? consoleLogger() });
-      issues.push(...mhIssues);
+    } else {
+      const ctx = { modules, services, log: options.log ?? consoleLogger() };
+      const adapter = adapterFor(entry.handler);
+      let config: MessageHandlerConfig | undefined;
+      let adapterOptions: unknown;
+      if (adapter) {
+        const r = adapter.compile(entry, ctx);
+        issues.push(...r.issues);
+        config = r.compiled?.config;
+        adapterOptions = r.compiled?.options;
+      } else if (entry.handler === 'MessageHandler') {
+        const r = compileMessageHandler(entry, ctx);
+        issues.push(...r.issues);
+        config = r.config;
+      }
       if (!config || !routable.has(entry)) continue;
       if (config.alert && config.db.filename === ':memory:') {
         issues.push({ path: `${entry.path}.kwargs.alert`, message: 'alerts are queued in the database: use a database file, not sqlite://', file: entry.file });
@@ -148,11 +184,11 @@ export async function compileService(source: ConfigSource, options: Pick<Service
         issues.push({ path: `${entry.path}.kwargs.columns`, message: `table ${config.table} is also used by url.${twin.entry.name} with different columns`, file: entry.file });
       }
       tables.set(key, { entry, config });
-      messageHandlers.push({ entry, config });
+      messageHandlers.push(adapter ? { entry, config, adapter, options: adapterOptions } : { entry, config });
     }
   }
   if (issues.length) throw new ConfigError(issues);
-  return { app, messageHandlers, services, auth, trustProxy, bus };
+  return { app, messageHandlers, services, auth, trustProxy, bus, ops };
 }
 
 function sameColumns(a: MessageHandlerConfig, b: MessageHandlerConfig): boolean {
@@ -162,6 +198,8 @@ function sameColumns(a: MessageHandlerConfig, b: MessageHandlerConfig): boolean 
 interface MountedHandler {
   handler: MessageHandler;
   endpoint: WsEndpoint;
+  /** Set when the entry speaks another system's protocol: it serves the entry's requests and upgrades. */
+  adapter?: MountedAdapter;
 }
 
 export class MessageService {
@@ -179,6 +217,9 @@ export class MessageService {
   private readonly workers: OutboxWorker[] = [];
   private readonly mailers: Mailer[] = [];
   private closed: Promise<void> | null = null;
+  /** This service's metrics registry, made on the first `metrics()` call. */
+  private serviceMetrics: ServiceMetrics | null = null;
+  private readonly startedAt = Date.now();
   private readonly gate: GateOptions;
 
   private constructor(
@@ -220,7 +261,7 @@ export class MessageService {
 
     const stores = new Map<string, { store: Store; feed: TableFeed }>();
     const outboxDbs = new Map<string, Store>();
-    for (const { entry, config } of messageHandlers) {
+    for (const { entry, config, adapter, options } of messageHandlers) {
       const key = `${config.db.key}#${config.table}`;
       let table = stores.get(key);
       if (!table) {
@@ -246,7 +287,9 @@ export class MessageService {
         this.log,
       );
       this.handlers.set(entry.name, handler);
-      this.mounted.set(entry.name, { handler, endpoint });
+      const mounted: MountedHandler = { handler, endpoint };
+      this.mounted.set(entry.name, mounted);
+      if (adapter) mounted.adapter = await adapter.mount(this.adapterHost(entry, handler, endpoint), { config, options });
       if (config.alert && !outboxDbs.has(config.db.key)) outboxDbs.set(config.db.key, store);
     }
 
@@ -286,6 +329,25 @@ export class MessageService {
     if (!(await bus.ready())) this.log('warn', 'bus: Redis is not reachable yet; serving this node\'s subscribers alone until it is (other nodes\' events come from the store meanwhile)');
   }
 
+  /** What an adapter gets to serve its entry: the handler, the gate, and this handler's WebSocket endpoint. */
+  private adapterHost(entry: UrlEntry, handler: MessageHandler, endpoint: WsEndpoint): AdapterHost {
+    return {
+      entry,
+      handler,
+      log: this.log,
+      admit: (req, args) => admit(handler, req, args, this.gate),
+      upgrade: (req, socket, head, { info, setCookie }, open) => {
+        if (this.closed) {
+          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        const full = handler.policy.connections.acquire(info.ip);
+        if (full) return refuseUpgrade(socket, full);
+        endpoint.upgrade(req, socket, head, info, setCookie, releaser(handler.policy.connections, info.ip), open);
+      },
+    };
+  }
+
   /** The feed that brings a table's committed events from the bus to its hubs, in order, without gaps. */
   private openFeed(key: string, store: Store): TableFeed {
     const reliable = this.bus.reliable;
@@ -305,6 +367,28 @@ export class MessageService {
     return feed;
   }
 
+  /**
+   * Publishes one message from server code through the handler's one intake, exactly like an HTTP body item:
+   * `message_default`, `prepare`, the column checks, `modify`, the group commit, the bus, alerts. `_method` says
+   * POST (the default), PUT or DELETE (which need `id`). Resolves with the committed frame, what subscribers
+   * heard (`_seq` included); rejects with the catalogued MhError that refused it (nothing was stored). In the
+   * handler's expressions `handler.current_user` is `options.user` (default null: the server, not a user), so
+   * ownership rules apply to it like to anyone.
+   */
+  publish(name: string, msg: PublishMessage, options: PublishOptions = {}): Promise<Row> {
+    const mounted = this.mounted.get(name);
+    if (!mounted) return Promise.reject(new MhError('MH_ERR_NO_HANDLER', [name, [...this.mounted.keys()].join(', ') || 'none']));
+    const { handler } = mounted;
+    const scope = Object.freeze({
+      name: handler.name,
+      current_user: options.user ?? null,
+      session: Object.freeze({ id: null }),
+      args: emptyArgs(),
+      request: Object.freeze({ ip: '', headers: Object.freeze({}) }),
+    });
+    return handler.submit(msg, scope);
+  }
+
   /** True if `pathname` belongs to one of this service's url entries. */
   owns(pathname: string): boolean {
     return this.router.match(pathname) !== null;
@@ -321,7 +405,7 @@ export class MessageService {
     const file = this.files.get(match.entry.name);
     if (file) {
       file(req, res, match.groups).catch((err) => {
-        this.log('error', `url:${match.entry.name}: file handler failed`, err);
+        this.log('error', `url:${match.entry.name}: file handler failed`, err, { req: requestId(req) });
         if (!res.headersSent) sendError(res, new MhError('MH_ERR_INTERNAL'));
         else res.destroy();
       });
@@ -329,10 +413,20 @@ export class MessageService {
     }
     const mounted = this.mounted.get(match.entry.name);
     if (!mounted) return false;
+    if (mounted.adapter) {
+      const served = mounted.adapter.request?.(req, res, { pathname, args, groups: match.groups });
+      if (!served) return false;
+      served.catch((err) => {
+        this.log('error', `url:${match.entry.name}: HTTP request failed`, err, { req: requestId(req) });
+        if (!res.headersSent) sendError(res, new MhError('MH_ERR_INTERNAL'));
+        else res.destroy();
+      });
+      return true;
+    }
     serveMessageHttp(mounted.handler, req, res, args, () => admit(mounted.handler, req, args, this.gate), {
       sseKeepAliveMs: this.options.sseKeepAliveMs ?? SERVER_DEFAULTS.sse_keepalive_ms,
     }).catch((err) => {
-      this.log('error', `url:${match.entry.name}: HTTP request failed`, err);
+      this.log('error', `url:${match.entry.name}: HTTP request failed`, err, { req: requestId(req) });
       if (!res.headersSent) sendError(res, new MhError('MH_ERR_INTERNAL'));
     });
     return true;
@@ -347,6 +441,16 @@ export class MessageService {
     const match = this.router.match(pathname);
     const mounted = match ? this.mounted.get(match.entry.name) : undefined;
     if (!mounted) return false;
+    if (mounted.adapter) {
+      if (!mounted.adapter.upgrade) return false;
+      try {
+        mounted.adapter.upgrade(req, socket, head, { pathname, args, groups: match!.groups });
+      } catch (err) {
+        this.log('error', `url:${mounted.handler.name}: upgrade failed`, err);
+        refuseUpgrade(socket, new MhError('MH_ERR_INTERNAL'));
+      }
+      return true;
+    }
     if (this.closed) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
@@ -355,15 +459,67 @@ export class MessageService {
     admit(handler, req, args, this.gate).then(
       ({ info, setCookie }) => {
         const full = handler.policy.connections.acquire(info.ip);
-        if (full) return refuseUpgrade(socket, full);
+        if (full) {
+          handler.stats.refuse(full.code);
+          return refuseUpgrade(socket, full);
+        }
         endpoint.upgrade(req, socket, head, info, setCookie, releaser(handler.policy.connections, info.ip));
       },
       (err) => {
         if (!(err instanceof MhError)) this.log('error', `url:${handler.name}: authenticate failed`, err);
+        handler.stats.refuse(err instanceof MhError ? err.code : 'MH_ERR_INTERNAL');
         refuseUpgrade(socket, err);
       },
     );
     return true;
+  }
+
+  /**
+   * This service's metrics in Prometheus's text format (docs/operations.md lists them). Each service has its own
+   * prom-client Registry (`metricsRegistry()`), never the global one. The first call makes it; until then the
+   * hot path only counts plain integers.
+   */
+  metrics(): Promise<string> {
+    return this.metricsRegistry().metrics();
+  }
+
+  /** The Content-Type of `metrics()`'s text. */
+  get metricsContentType(): string {
+    return this.metricsRegistry().contentType;
+  }
+
+  /**
+   * The prom-client Registry behind `metrics()` (to merge with an app's own: `Registry.merge`). `options` count on
+   * the first call only.
+   */
+  metricsRegistry(options: MetricsOptions = { processMetrics: this.compiled.ops.metrics?.processMetrics ?? false }): import('prom-client').Registry {
+    this.serviceMetrics ??= new ServiceMetrics(this.opsView(), options);
+    return this.serviceMetrics.registry;
+  }
+
+  /** Readiness (`/readyz`): started, not closing, every database answers, the bus is connected. */
+  readiness(): Promise<Readiness> {
+    return readiness(this.opsView());
+  }
+
+  /** Handlers, connections, the last `_seq` per table, outbox counts and bus state (`msghub status`). */
+  status(): Promise<ServiceStatus> {
+    return status(this.opsView());
+  }
+
+  /** What ops/ reads: the live handlers, their WebSocket counts and feeds, the bus. */
+  private opsView(): OpsView {
+    return {
+      handlers: [...this.mounted.values()].map(({ handler, endpoint }) => ({
+        name: handler.name,
+        handler,
+        websockets: () => endpoint.size,
+        feed: this.feeds.find((f) => f.feed.table === `${handler.config.db.key}#${handler.config.table}`)?.feed ?? null,
+      })),
+      bus: this.bus,
+      closing: () => this.closed !== null,
+      startedAt: this.startedAt,
+    };
   }
 
   /**
@@ -372,6 +528,8 @@ export class MessageService {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.serviceMetrics?.detach();
+      await Promise.all([...this.mounted.values()].map(({ adapter }) => adapter?.close()));
       await Promise.all([...this.mounted.values()].map(({ handler }) => handler.close(SERVER_DEFAULTS.shutdown_timeout_ms)));
       for (const { endpoint } of this.mounted.values()) endpoint.close();
       this.stopReconnect?.();

@@ -9,7 +9,7 @@ import { compileService } from '../src/service.js';
 import { ROOT } from './support/mounts.js';
 import { tempDir } from './support/tmp.js';
 
-const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`)];
+const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const blocks = (file: string): string[] => [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
 describe('documentation examples', () => {
@@ -21,7 +21,7 @@ describe('documentation examples', () => {
   });
 
   it("compiles the README tour's configuration with its expressions", async () => {
-    const [tour, hooks] = blocks('README.md');
+    const [, tour, hooks] = blocks('README.md'); // the first is "Use it in your project"
     const config = YAML.parse(tour!) as { url: { chat: { kwargs: Record<string, unknown> } } };
     Object.assign(config.url.chat.kwargs, YAML.parse(hooks!.replace(/^ {6}/gm, '')));
     const compiled = await compileService({ config, baseDir: tempDir() }, { log: () => {} });

@@ -69,7 +69,7 @@ export const protoFor = (kind) => (kind === 'sio' ? 'sio' : 'ws');
  * Starts a server on `cpu`; resolves to { kind, pid, port, call(cmd), stop() }.
  * msghub needs `dir` (where its gramex.yaml and SQLite file go) and optional config overrides.
  */
-export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true, nodeArgs: extraArgs = [] } = {}) {
+export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 900, sqlProbe = true, nodeArgs: extraArgs = [], cliArgs = [] } = {}) {
   // BENCH_NODE_ARGS: extra Node flags for the servers under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   // `nodeArgs`: a scenario's own (cluster.mjs preloads a PostgreSQL statement counter).
   const nodeArgs = ['--expose-gc', '--import', PROBE, ...extraArgs, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
@@ -77,11 +77,12 @@ export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 9
   let ready;
   if (kind === 'msghub') {
     const { file } = writeMsghubConfig(dir, config);
-    child = spawnPinned(cpu, process.execPath, [...nodeArgs, CLI, 'serve', file, '--port', '0', '--host', '127.0.0.1'], {
+    // `cliArgs`: extra `msghub serve` flags (bench/scenarios/metrics.mjs: `--metrics-port 0`).
+    child = spawnPinned(cpu, process.execPath, [...nodeArgs, CLI, 'serve', file, '--port', '0', '--host', '127.0.0.1', ...cliArgs], {
       ipc: true,
       env: { BENCH_MAX_SECS: String(maxSecs), BENCH_PROBE_SQL: sqlProbe ? '1' : '0', MSGHUB_LOG: 'warn' },
     });
-    ready = waitForOutput(child, (t) => /listening on http:\/\/[^:]+:(\d+)/.exec(t)?.[1], 20000, 'msghub');
+    ready = waitForOutput(child, (t) => /listening on http:\/\/[^:]+:(\d+)/.exec(t)?.[1] && t, 20000, 'msghub');
   } else {
     child = spawnPinned(cpu, process.execPath, [...nodeArgs, BASELINES, kind, '0'], {
       ipc: true,
@@ -89,9 +90,12 @@ export async function startServer(kind, { cpu = 0, dir, config = {}, maxSecs = 9
     });
     ready = waitForOutput(child, (t) => /listening (\d+)/.exec(t)?.[1], 20000, kind);
   }
-  const port = Number(await ready);
+  const out = String(await ready);
+  const port = Number(kind === 'msghub' ? /listening on http:\/\/[^:]+:(\d+)/.exec(out)[1] : out);
   return {
     kind,
+    /** msghub started with `--metrics-port`: where its metrics are. */
+    metricsUrl: kind === 'msghub' ? (/metrics on (http:\/\/\S+)/.exec(out)?.[1] ?? null) : null,
     pid: child.pid,
     port,
     child,

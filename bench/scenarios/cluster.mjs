@@ -33,7 +33,10 @@ const shown = (u) => u.replace(/\/\/[^@/]*@/, '//…@');
 /**
  * Preloaded into msghub on PostgreSQL (after bench/lib/probe.mjs): counts `pg` statements by their first word
  * (BEGIN, SAVEPOINT, INSERT, COMMIT…) and adds them to the `sql` of the probe's answers, as the probe does for
- * SQLite, so `txnPerMsg` (BEGINs per message) is the batch size the raw insert must use. It wraps `process.send`
+ * SQLite. `TXN` counts transactions (a BEGIN, or a statement sent outside one, which PostgreSQL commits on its
+ * own: msghub's one-statement batches), and `txnPerMsg` is taken from it: the batch size the raw insert must use.
+ * (Reads outside a transaction, such as a gap fill, count too; the window has none unless something went wrong.)
+ * It wraps `process.send`
  * because the probe owns the IPC answers; a `reset` clears the counts after the probe has answered it.
  */
 const PG_COUNTER = `data:text/javascript,${encodeURIComponent(`
@@ -42,11 +45,16 @@ const require = createRequire(${JSON.stringify(path.join(ROOT, 'package.json'))}
 const counts = {};
 const { Client } = require('pg');
 const query = Client.prototype.query;
+const inTxn = new WeakSet();
 Client.prototype.query = function (config, ...rest) {
   const text = typeof config === 'string' ? config : config && config.text;
   const m = /^\\s*(\\w+)/.exec(text || '');
   const k = m ? m[1].toUpperCase() : '?';
   counts[k] = (counts[k] || 0) + 1;
+  // TXN: transactions, whether BEGIN … COMMIT or one statement committed on its own (outside BEGIN).
+  if (k === 'BEGIN') inTxn.add(this), (counts.TXN = (counts.TXN || 0) + 1);
+  else if (k === 'COMMIT' || k === 'ROLLBACK') inTxn.delete(this);
+  else if (!inTxn.has(this)) counts.TXN = (counts.TXN || 0) + 1;
   return query.call(this, config, ...rest);
 };
 if (process.send) {
@@ -101,6 +109,14 @@ async function pgDrop(url, table) {
   }).catch(() => {});
 }
 
+/** Transactions per message from PG_COUNTER's `TXN` (then dropped from the statements per message it is not one of). */
+function pgTxns(m) {
+  const txn = m.sqlPerMsg?.TXN;
+  if (txn === undefined) return m;
+  const { TXN, ...sqlPerMsg } = m.sqlPerMsg;
+  return { ...m, txnPerMsg: TXN, sqlPerMsg };
+}
+
 /** One closed-loop fan-out window (1 publisher, `n` subscribers) on a fresh node. */
 async function fanoutOnce(ctx, name, config, nodeArgs = []) {
   const { n, warmMs, secsMs } = ctx.cfg.cluster.fanout;
@@ -109,7 +125,7 @@ async function fanoutOnce(ctx, name, config, nodeArgs = []) {
   let lg;
   try {
     lg = await startLoadgen(ctx.loadgen, { port: server.port });
-    return await closedLoop(server, lg, 'msghub', { subs: n, pubs: 1, window, warmMs, secsMs });
+    return pgTxns(await closedLoop(server, lg, 'msghub', { subs: n, pubs: 1, window, warmMs, secsMs }));
   } finally {
     await lg?.stop();
     await server.stop();
@@ -160,12 +176,12 @@ async function ingestPg(ctx) {
     let m;
     try {
       lg = await startLoadgen(ctx.loadgen, { port: server.port });
-      m = await closedLoop(server, lg, 'msghub', { subs, pubs, window, warmMs, secsMs });
+      m = pgTxns(await closedLoop(server, lg, 'msghub', { subs, pubs, window, warmMs, secsMs }));
     } finally {
       await lg?.stop();
       await server.stop();
     }
-    // msghub's messages per transaction = messages per BEGIN (counted in the server by PG_COUNTER)
+    // msghub's messages per transaction (counted in the server by PG_COUNTER)
     const batch = Math.max(1, Math.round(m.txnPerMsg ? 1 / m.txnPerMsg : 100));
     const stored = await withPg(PG_URL, async (db) => Number((await db.query(`SELECT count(*) AS c FROM "${table}"`)).rows[0].c));
     const raw = await runWorker(path.join(ROOT, 'bench', 'workers', 'pg-raw.mjs'), [PG_URL, table, String(batch)], { timeoutMs: 300000 });
@@ -185,8 +201,12 @@ export async function runCluster(ctx) {
   for (const s of skipped) ctx.progress(`cluster: ${s}`);
   const runs = [];
   if (!redis.ok && !pgs.ok) return { skipped, runs, summary: null };
+  // BENCH_CLUSTER_STEPS=fanout-local,fanout-pg: only those steps (to measure one change, or profile one server
+  // with BENCH_NODE_ARGS); the targets of steps left out are then not measured.
+  const steps = process.env.BENCH_CLUSTER_STEPS?.split(',');
 
   const step = async (what, fn, line) => {
+    if (steps && !steps.includes(what)) return;
     try {
       const r = await fn();
       runs.push({ what, ...r });

@@ -12,7 +12,8 @@ import { METHODS, type Method } from '../types.js';
 import { defaultAlertLog, type AlertLog } from './log.js';
 import type { EmailService } from './services.js';
 import { cleanPath, resolveInside } from './paths.js';
-import { compileTemplate, environmentsFor, templateErrorMessage, type CompiledTemplate } from './templates.js';
+import type { CompiledTemplate } from './compiled-template.js';
+import { compileTemplate, environmentsFor, templateErrorMessage } from './templates.js';
 
 /** A handler's alert, ready to render. Opaque to the core except for `service` and `methods`. */
 export interface CompiledAlert {

@@ -11,7 +11,7 @@ import type { Method, Row, User } from '../types.js';
 import type { CompiledAlert } from './compile.js';
 import { cleanHeader, parseAddresses } from './headers.js';
 import { cleanPath, resolveInside } from './paths.js';
-import type { CompiledTemplate } from './templates.js';
+import type { CompiledTemplate } from './compiled-template.js';
 
 /** A rendered mail: everything a Mailer needs, JSON-serializable. Header fields are single-line. */
 export interface RenderedMail {

@@ -6,11 +6,9 @@
  * markup into every recipient's mail.
  */
 import nunjucks from 'nunjucks';
+import type { CompiledTemplate } from './compiled-template.js';
 
-/** A compiled template: `render(vars)` is synchronous and throws only on runtime errors (e.g. calling undefined). */
-export interface CompiledTemplate {
-  render(vars: object): string;
-}
+export type { CompiledTemplate };
 
 /** The pair of environments for one YAML folder. */
 export interface TemplateEnvironments {

@@ -44,7 +44,14 @@ export function clientIp(req: IncomingMessage, trust: TrustProxy | null = null):
 /** Lets a request in, or throws the MhError (with its HTTP status) that refuses it. */
 export async function admit(handler: MessageHandler, req: IncomingMessage, args: Args, options: GateOptions): Promise<Admitted> {
   // A cross-site page must not open a socket or post with the victim's cookies.
-  if (!handler.config.origins(req)) throw new MhError('MH_ERR_AUTH_FORBIDDEN', [`origin ${req.headers.origin} is not allowed`]);
+  if (!handler.config.origins(req)) {
+    // The body of the 403 says which rule refused (a browser shows only "Unexpected response code: 403"; the
+    // Network tab shows this).
+    throw new MhError('MH_ERR_AUTH_FORBIDDEN', [
+      `origin ${req.headers.origin} is not allowed by url.${handler.name}.kwargs.origins ` +
+        `(${handler.config.originsSource ?? `absent: only pages served by this host, ${req.headers.host ?? '?'}`}); list the page's origin there (docs/security.md)`,
+    ]);
+  }
   let user: User | null = null;
   let expiresAt: number | null = null;
   if (options.authenticate) {

@@ -81,6 +81,14 @@ export class TableFeed {
     return this.delivered;
   }
 
+  /**
+   * How far the hubs are behind: events of this table known to be committed (heard of on the bus, or read from
+   * the store's committed sequence) and not yet delivered, because they wait for a gap to be filled (metrics).
+   */
+  get lag(): number {
+    return this.highest - this.delivered;
+  }
+
   /** Delivers this table's events committed through url entry `entry` (and record-filled ones) to `hub`. */
   attach(entry: string, hub: Hub): () => void {
     this.hubs.set(entry, hub);

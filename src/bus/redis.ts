@@ -218,6 +218,11 @@ export class RedisBus implements ReconnectingBus {
     await Promise.all([quit(this.pub), quit(this.sub)]);
   }
 
+  /** Connected to Redis and subscribed to every channel (readiness, metrics, status). */
+  get connected(): boolean {
+    return !this.closed && this.isReady();
+  }
+
   private isReady(): boolean {
     return this.pub.status === 'ready' && this.sub.status === 'ready' && this.subscribing === 0;
   }
@@ -377,7 +382,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** ioredis options from a validated connection (bus/config.ts checks the URL). */
+/**
+ * ioredis options from a validated connection (bus/config.ts checks the URL).
+ * @internal Left out of the shipped .d.ts (`stripInternal`): ioredis's own typings import `redis-errors`, which
+ * has none, so a consumer compiling with `skipLibCheck: false` would get TS7016 from the public API.
+ */
 export function redisOptions(c: RedisConnection): RedisOptions {
   const u = new URL(c.url);
   const tls = u.protocol === 'rediss:';

@@ -21,8 +21,12 @@ export const HANDLER_DEFAULTS = {
   hook_timeout_ms: 10_000,
   /** Durable delivery: an event not acknowledged within this many seconds is sent again. */
   ack_timeout: 30,
-  /** The event record (what `_since` can resume from) keeps at most `count` events and none older than `age` seconds (7 days). */
-  retention: { count: 100_000, age: 7 * 24 * 3600 },
+  replay_stall_timeout: 15,
+  /**
+   * The event record (what `_since` can resume from) keeps at most `count` events and none older than `age` seconds
+   * (7 days); idempotency records (a retried `idem:` `_ref` or `Idempotency-Key`) are kept `idempotency` seconds (24 h).
+   */
+  retention: { count: 100_000, age: 7 * 24 * 3600, idempotency: 24 * 3600 },
 } as const;
 
 export const SERVER_DEFAULTS = {

@@ -65,7 +65,7 @@ export interface AppConfig {
    * YAML file that declared it (`source`).
    */
   modules: Record<string, { file: string; path: string; source: string }>;
-  /** Other known top-level sections (`email`, `auth`, `trust_proxy`, `bus`), verbatim after variable expansion. */
+  /** Other known top-level sections (`email`, `auth`, `trust_proxy`, `bus`, `metrics`, `health`), verbatim after variable expansion. */
   sections: Record<string, ConfigSection>;
 }
 
@@ -84,9 +84,9 @@ export interface LoadOptions {
 /** Handler names accepted when `options.handlers` is not given. */
 export const DEFAULT_HANDLERS: readonly string[] = Object.freeze(['MessageHandler', 'FileHandler']);
 
-const TOP_KEYS = ['url', 'import', 'modules', 'listen', 'email', 'auth', 'trust_proxy', 'bus'];
+const TOP_KEYS = ['url', 'import', 'modules', 'listen', 'email', 'auth', 'trust_proxy', 'bus', 'metrics', 'health'];
 /** Sections that configure the whole server, so only the root config may set them. */
-const ROOT_ONLY = new Set(['listen', 'email', 'auth', 'trust_proxy', 'bus']);
+const ROOT_ONLY = new Set(['listen', 'email', 'auth', 'trust_proxy', 'bus', 'metrics', 'health']);
 const URL_KEYS = ['pattern', 'handler', 'kwargs', 'priority'];
 const LISTEN_KEYS = ['port', 'host'];
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -222,7 +222,7 @@ class Loader {
         this.#addModules(value, ctx);
       } else if (key === 'listen') {
         this.#setListen(value, file);
-      } else if (key === 'email' || key === 'auth' || key === 'trust_proxy' || key === 'bus') {
+      } else if (key === 'email' || key === 'auth' || key === 'trust_proxy' || key === 'bus' || key === 'metrics' || key === 'health') {
         this.#sections[key] = { value, path: key, file, yamlPath: ctx.yamlPath };
       }
     }

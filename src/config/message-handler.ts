@@ -11,10 +11,13 @@ import { MhError } from '../errors.js';
 import { compileExpression, type CompiledExpr } from '../expr/index.js';
 import { parseColumn, withBuiltins, SEQ_COLUMN } from '../store/columns.js';
 import { parseDbUrl, type DbTarget } from '../store/db-url.js';
-import type { Retention } from '../store/store.js';
+import type { Retention, StoredEvent } from '../store/store.js';
 import type { Logger } from '../log.js';
-import { METHODS, type ColumnDef, type Method } from '../types.js';
+import { METHODS, type ColumnDef, type Method, type Row } from '../types.js';
 import { HANDLER_DEFAULTS } from './defaults.js';
+import { openArgProblems } from './open-args.js';
+import { alertSampleProblems } from '../alert/sample.js';
+import { pythonHint } from '../expr/python-hints.js';
 import type { UrlEntry } from './load.js';
 
 export interface DefaultEntry {
@@ -47,6 +50,8 @@ export interface MessageHandlerConfig {
   /** At-least-once delivery per authenticated user. */
   durable: boolean;
   ackTimeoutMs: number;
+  /** A history replay whose client reads nothing for this long is ended (it holds a database snapshot). */
+  replayStallMs: number;
   /** Whether `_direct: true` frames (live only, never stored) are allowed. */
   direct: boolean;
   /** Bounds of the event record that resume reads. */
@@ -55,10 +60,17 @@ export interface MessageHandlerConfig {
   access: AccessRule | null;
   /** Which browser origins may open sockets or call the HTTP endpoints (`origins:`). */
   origins: OriginCheck;
+  /** The `origins:` as written (JSON), for the 403 that names the rule; undefined when absent (same host only). */
+  originsSource?: string;
   /** Abuse limits (`limits:`). */
   limits: Limits;
   /** Extra indexes (`indexes:`), each a list of columns; `_seq, id` is appended so filtered history pages use them. */
   indexes: readonly (readonly string[])[];
+  /**
+   * Set in code by an adapter, never from YAML: rows for its own tables, written in the message's transaction
+   * iff the message is stored (e.g. SimpleBus's one delivery row per recipient), given the stored values.
+   */
+  extraRows?: (values: Row, event: StoredEvent) => { table: string; row: Row }[];
 }
 
 const KWARGS = new Set([
@@ -79,6 +91,7 @@ const KWARGS = new Set([
   'alert',
   'durable',
   'ack_timeout',
+  'replay_stall_timeout',
   'direct',
   'retention',
   'auth',
@@ -137,6 +150,13 @@ export function compileMessageHandler(
     }
   }
   const columns = withBuiltins(declared);
+  // The table's key is `id` (every PUT and DELETE addresses a row by it); a second key column would make the
+  // primary key (col, id), unique only as a pair, which is not what `primary_key: true` promises.
+  for (const def of declared) {
+    if (def.primaryKey && def.name !== 'id') {
+      issue(`.columns.${def.name}.primary_key`, 'only id can be the primary key (msghub addresses rows by id); remove primary_key: msghub has no other unique columns');
+    }
+  }
   const id = columns.get('id')!;
   if (id.kind !== 'text') issue('.columns.id', 'id must be a text column: ids are 22-character strings');
 
@@ -168,11 +188,12 @@ export function compileMessageHandler(
     try {
       return compileExpression(source, { path: `${base}${sub}`, names, writable, modules: ctx.modules });
     } catch (err) {
-      issue(sub, err instanceof MhError ? err.message : String(err));
+      issue(sub, (err instanceof MhError ? err.message : String(err)) + pythonHint(source));
       return undefined;
     }
   };
   const open = compile('.open', kw.open, ['args', 'handler'], ['args']);
+  if (open && typeof kw.open === 'string') for (const p of openArgProblems(kw.open, `${base}.open`, columns)) issue('.open', p);
   const prepare = compile('.prepare', kw.prepare, ['msg', 'handler'], ['msg']);
   const modify = compile('.modify', kw.modify, ['msg', 'handler'], ['msg']);
 
@@ -223,13 +244,19 @@ export function compileMessageHandler(
     return v * 1000;
   };
   const ackTimeoutMs = seconds('.ack_timeout', kw.ack_timeout, HANDLER_DEFAULTS.ack_timeout * 1000);
-  const retention: Retention = { maxCount: HANDLER_DEFAULTS.retention.count, maxAgeMs: HANDLER_DEFAULTS.retention.age * 1000 };
+  const replayStallMs = seconds('.replay_stall_timeout', kw.replay_stall_timeout, HANDLER_DEFAULTS.replay_stall_timeout * 1000);
+  const retention: Retention = {
+    maxCount: HANDLER_DEFAULTS.retention.count,
+    maxAgeMs: HANDLER_DEFAULTS.retention.age * 1000,
+    idempotencyMs: HANDLER_DEFAULTS.retention.idempotency * 1000,
+  };
   if (kw.retention !== undefined) {
     const r = kw.retention;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) issue('.retention', 'must be a mapping {count, age}');
+    if (!r || typeof r !== 'object' || Array.isArray(r)) issue('.retention', 'must be a mapping {count, age, idempotency}');
     else {
-      const { count, age, ...rest } = r as Record<string, unknown>;
-      for (const k of Object.keys(rest)) issue(`.retention.${k}`, 'unknown key (use count, age)');
+      const { count, age, idempotency, ...rest } = r as Record<string, unknown>;
+      for (const k of Object.keys(rest)) issue(`.retention.${k}`, 'unknown key (use count, age, idempotency)');
+      retention.idempotencyMs = seconds('.retention.idempotency', idempotency, retention.idempotencyMs!);
       if (count !== undefined) {
         if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) issue('.retention.count', 'must be an integer ≥ 1');
         else retention.maxCount = count;
@@ -254,12 +281,29 @@ export function compileMessageHandler(
         } else indexes.push(cols as string[]);
       });
   }
+  // MySQL and MariaDB index TEXT only with a prefix length, which msghub does not make: `serve` would fail with
+  // "Specified key was too long" after creating the table, which then keeps TEXT (columns are never altered).
+  if (db?.client === 'mysql') {
+    indexes.forEach((cols, i) => {
+      for (const c of cols) {
+        const def = columns.get(c)!;
+        if (def.kind === 'text' && !def.primaryKey && !/^(VARCHAR|CHAR|NVARCHAR)\(\d+\)$/.test(def.type)) {
+          issue(
+            `.indexes[${i}]`,
+            `MySQL/MariaDB cannot index the ${def.type} column "${c}": declare it with a length, e.g. ${c}: VARCHAR(64) ` +
+              `(if the table exists already, change the column too: ALTER TABLE ${String(table)} MODIFY \`${c}\` VARCHAR(64))`,
+          );
+        }
+      }
+    });
+  }
 
   let alert: CompiledAlert | null = null;
   if (kw.alert !== undefined) {
     const r = compileAlert(kw.alert, { path: `${base}.alert`, file: entry.file, yamlPath: entry.yamlPath, services: ctx.services, log: ctx.log });
     issues.push(...r.issues);
     alert = r.alert;
+    if (alert) for (const p of alertSampleProblems(alert, columns)) issue(`.alert.${p.field}`, p.message);
   }
 
   if (issues.length || !db) return { issues };
@@ -285,10 +329,12 @@ export function compileMessageHandler(
       alert,
       durable,
       ackTimeoutMs,
+      replayStallMs,
       direct,
       retention,
       access,
       origins,
+      originsSource: kw.origins === undefined || kw.origins === null ? undefined : JSON.stringify(kw.origins),
       limits,
       indexes,
     },

@@ -24,6 +24,7 @@ import type { MessageHandlerConfig } from '../config/message-handler.js';
 import { MhError, toMhError } from '../errors.js';
 import { FilterBudget, filterComparisons, parseFilter, type Filter } from '../filter/index.js';
 import { Durable } from '../hub/durable.js';
+import { HandlerStats } from '../ops/counters.js';
 import { Hub } from '../hub/hub.js';
 import { sendEventsSince, sendHistory } from '../hub/replay.js';
 import type { Logger } from '../log.js';
@@ -36,7 +37,8 @@ import { msghubCodec } from '../protocol/msghub.js';
 import type { Store } from '../store/store.js';
 import type { Sink } from '../transport/sink.js';
 import { emptyArgs, type Args, type Row, type User } from '../types.js';
-import { Intake } from './intake.js';
+import { IDEM_PREFIX, IdempotentWrite, checkKey, refKey, scopeOf } from './idempotency.js';
+import { Intake, type Reply } from './intake.js';
 import { Session } from './session.js';
 import { Subscriber } from './subscriber.js';
 
@@ -82,11 +84,18 @@ export interface SubscribeOptions {
    * user's id (null for an anonymous subscriber, which then is not durable).
    */
   key?: string | null;
+  /**
+   * The adapter's handler for its protocol's own requests (a codec's `control` intents), called in frame order
+   * with the subscriber. It must not throw (a throw is reported to the client as an internal error).
+   */
+  control?: (s: Subscriber, control: unknown, ref: unknown) => void;
 }
 
 export class MessageHandler {
   readonly hub = new Hub();
   readonly name: string;
+  /** What the hot path counts for metrics (ops/counters.ts): plain integers, read when metrics are scraped. */
+  readonly stats = new HandlerStats();
   private closing = false;
   private readonly subscribers = new Set<Subscriber>();
   private readonly commit: GroupCommit;
@@ -118,7 +127,7 @@ export class MessageHandler {
     private readonly log: Logger,
   ) {
     this.name = config.name;
-    this.commit = new GroupCommit(config.name, store, (events) => this.publish(events), log);
+    this.commit = new GroupCommit(config.name, store, (events) => this.publish(events), log, this.stats);
     this.intake = new Intake(config, createPipeline(config, log), this.commit);
     this.durable = config.durable ? new Durable(store, config.name, config.ackTimeoutMs, log) : null;
     this.policy = new AccessPolicy(config.limits);
@@ -127,6 +136,11 @@ export class MessageHandler {
     // Not once closing: a service closed in the turn it started would otherwise prune a closed store.
     const prune = (): void => {
       if (!this.closing) void this.store.prune(config.retention).catch((err) => this.log('warn', `url:${this.name}: pruning the event record failed`, err));
+      // Idempotency records (core/idempotency.ts) older than their window go at the same time.
+      const window = config.retention.idempotencyMs;
+      if (!this.closing && window !== undefined) {
+        void this.store.pruneRefs(new Date(Date.now() - window).toISOString()).catch((err) => this.log('warn', `url:${this.name}: pruning idempotency records failed`, err));
+      }
     };
     this.pruner = setInterval(prune, PRUNE_INTERVAL_MS);
     this.pruner.unref();
@@ -155,6 +169,7 @@ export class MessageHandler {
   async open(sink: Sink, info: ConnectionInfo, options: SubscribeOptions = {}): Promise<Subscriber | null> {
     const codec = options.codec ?? msghubCodec;
     const refuse = (e: MhError, code: number): null => {
+      this.stats.refuse(e.code);
       sink.sendText(codec.error(e), 0);
       sink.close(code, e.message);
       return null;
@@ -167,10 +182,10 @@ export class MessageHandler {
     }
     let sub: { scope: ExprHandler; filter: Filter };
     try {
-      sub = options.filter ? { scope: this.scope(info, emptyArgs()), filter: this.givenFilter(options.filter) } : await this.subscription(info);
+      sub = options.filter ? { scope: this.scopeFor(info), filter: this.givenFilter(options.filter) } : await this.subscription(info);
     } catch (err) {
       const e = toMhError(err);
-      if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.name}: open failed`, err);
+      if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.name}: open failed`, err, { conn: sink.peer ?? '' });
       return refuse(e, e.closeCode && e.closeCode >= 4000 ? e.closeCode : 4400);
     }
     // Live filters cost CPU on every event: a handler's distinct ones are bounded together (max_filter_scans).
@@ -179,6 +194,8 @@ export class MessageHandler {
     const key = options.key !== undefined ? options.key : (info.user?.id ?? null);
     const s = new Subscriber(sink, sub.scope, codec, key, this.log);
     s.filter = sub.filter;
+    s.stats = this.stats;
+    s.control = options.control ?? null;
     s.rate = this.policy.rateGuard();
     this.subscribers.add(s);
     const unsubscribe = this.hub.subscribe(s);
@@ -187,14 +204,17 @@ export class MessageHandler {
       admitted();
     };
     this.policy.expireAt(s, info.expiresAt ?? null);
+    this.stats.replaysInProgress++;
     try {
       await this.replay(s, info);
     } catch (err) {
       const e = toMhError(err);
       // An outage is logged by the store, once per kind a minute: not once per subscriber trying to reconnect.
-      if (e.code !== 'MH_ERR_STORE_UNAVAILABLE') this.log('error', `url:${this.name}: history failed`, err);
+      if (e.code !== 'MH_ERR_STORE_UNAVAILABLE') this.log('error', `url:${this.name}: history failed`, err, { conn: sink.peer ?? '' });
       this.disconnect(s);
       return refuse(e, e.closeCode ?? 4500);
+    } finally {
+      this.stats.replaysInProgress--;
     }
     return s;
   }
@@ -206,8 +226,11 @@ export class MessageHandler {
     return filter;
   }
 
-  /** The `handler` object expressions see. */
-  private scope(info: ConnectionInfo, args: Args): ExprHandler {
+  /**
+   * The `handler` object expressions see, for a connection or request. Adapters pass it to `submit` for what
+   * their clients publish over HTTP.
+   */
+  scopeFor(info: ConnectionInfo, args: Args = emptyArgs()): ExprHandler {
     return Object.freeze({
       name: this.name,
       current_user: info.user,
@@ -225,7 +248,7 @@ export class MessageHandler {
   private async subscription(info: ConnectionInfo): Promise<{ scope: ExprHandler; filter: Filter }> {
     const args = emptyArgs();
     for (const k of Object.keys(info.args)) args[k] = [...info.args[k]!];
-    const scope = this.scope(info, args);
+    const scope = this.scopeFor(info, args);
     if (this.config.open) await this.config.open({ args, handler: scope });
     const filter = this.subscriptionFilter(args);
     parseSince(info.args._since);
@@ -270,7 +293,7 @@ export class MessageHandler {
       s.sink.sendText(s.codec.reset(since, r.oldest, r.snapshot), 0);
     }
     const snapshot =
-      this.config.historyLimit > 0 ? await sendHistory(s.sink, this.store, s.filter, this.config.historyLimit, s.codec) : await this.store.committedSeq();
+      this.config.historyLimit > 0 ? await sendHistory(s.sink, this.store, s.filter, this.config.historyLimit, s.codec, this.config.replayStallMs) : await this.store.committedSeq();
     s.goLive(snapshot);
   }
 
@@ -289,6 +312,8 @@ export class MessageHandler {
    * this returns normally.
    */
   receive(s: Subscriber, text: string, bytes = text.length): void {
+    this.stats.framesIn++;
+    this.stats.bytesIn += bytes;
     if (s.refuseAll) return;
     let intent: Intent;
     try {
@@ -316,14 +341,35 @@ export class MessageHandler {
         return this.acknowledge(s, intent.seq, ref);
       case 'auth':
         return void this.policy.refresh(s, intent.token, ref);
+      case 'control':
+        if (!s.control) return s.sendError(new MhError('MH_ERR_CONTROL_REFUSED', ['this protocol has no such request here']), ref);
+        try {
+          s.control(s, intent.control, ref);
+        } catch (err) {
+          s.fail(err, ref);
+        }
+        return;
     }
     const msg = intent.msg;
     if (msg._direct === true) return this.direct(s, msg, ref);
-    this.intake.accept(msg, s.scope, bytes, s.reply(ref), s);
+    // An `idem:` reference opts in to idempotent publish (core/idempotency.ts); any other costs one typeof.
+    let idem: IdempotentWrite | undefined;
+    if (typeof ref === 'string' && ref.startsWith(IDEM_PREFIX)) {
+      try {
+        idem = new IdempotentWrite(this.store, scopeOf(s.key), refKey(ref)!, false);
+      } catch (err) {
+        return s.fail(err, ref);
+      }
+    }
+    const reply = s.reply(ref);
+    this.intake.accept(msg, s.scope, bytes, idem ? idem.reply(reply) : reply, s, idem);
   }
 
-  /** `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. */
-  private acknowledge(s: Subscriber, seq: unknown, ref: unknown): void {
+  /**
+   * `{"_ack": seq}` from a durable subscriber: everything up to seq arrived. Public for adapters whose protocol
+   * acknowledges by message id (Texto's `ack` of a `receive`): they map the id to its `_seq` and call this.
+   */
+  acknowledge(s: Subscriber, seq: unknown, ref: unknown): void {
     if (!this.durable || s.key === null) {
       return s.sendError(new MhError('MH_ERR_CONTROL_REFUSED', ['acknowledgements need durable: true and a subscriber key (a logged-in user)']), ref);
     }
@@ -347,13 +393,38 @@ export class MessageHandler {
    * message's size in the request, for the write-queue bound. Resolves with the committed frame, or rejects with
    * the MhError.
    */
-  submit(value: unknown, scope: ExprHandler, bytes = 0): Promise<Row> {
+  submit(value: unknown, scope: ExprHandler, bytes = 0, idempotencyKey?: string): Promise<Row> {
     return new Promise((resolve, reject) => {
       try {
         if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
         const msg = toMessage(value);
         delete msg._ref;
-        this.intake.accept(msg, scope, bytes, { committed: (_event, frame) => resolve(frame), refused: reject });
+        // `Idempotency-Key` (http/message-http.ts): scoped, like a socket's `idem:` references, by the user.
+        const idem =
+          idempotencyKey === undefined ? undefined : new IdempotentWrite(this.store, scopeOf(scope.current_user?.id ?? null), checkKey(idempotencyKey), true);
+        const reply: Reply = { committed: (_event, frame) => resolve(frame), refused: reject };
+        this.intake.accept(msg, scope, bytes, idem ? idem.reply(reply) : reply, undefined, idem);
+      } catch (err) {
+        reject(toMhError(err));
+      }
+    });
+  }
+
+  /**
+   * A direct message (never stored, no sequence number) for transports without a socket, e.g. an adapter's HTTP
+   * call: the same pipeline as `_direct: true` on a socket, then the bus. Resolves with the frame subscribers
+   * heard (its `id`), or rejects with the MhError (MH_ERR_CONTROL_REFUSED unless the handler has `direct: true`).
+   */
+  submitDirect(value: unknown, scope: ExprHandler): Promise<Row> {
+    return new Promise((resolve, reject) => {
+      try {
+        if (this.closing) throw new MhError('MH_ERR_SHUTTING_DOWN');
+        if (!this.config.direct) throw new MhError('MH_ERR_CONTROL_REFUSED', ['direct messages are not enabled on this handler']);
+        const msg = toMessage(value);
+        delete msg._ref;
+        this.intake.direct(msg, scope, { committed: (_event, frame) => resolve(frame), refused: reject }, (event, frame) =>
+          this.publish([{ entry: this.name, event, frame }]),
+        );
       } catch (err) {
         reject(toMhError(err));
       }
@@ -367,7 +438,13 @@ export class MessageHandler {
    */
   async read(info: ConnectionInfo, sink: Sink): Promise<void> {
     const { filter } = await this.subscription(info);
-    if (this.config.historyLimit > 0) await sendHistory(sink, this.store, filter, this.config.historyLimit);
+    if (this.config.historyLimit <= 0) return;
+    this.stats.replaysInProgress++;
+    try {
+      await sendHistory(sink, this.store, filter, this.config.historyLimit, msghubCodec, this.config.replayStallMs);
+    } finally {
+      this.stats.replaysInProgress--;
+    }
   }
 
   /** Number of open subscribers. */

@@ -20,6 +20,7 @@ import type { GroupCommit } from '../pipeline/commit.js';
 import type { Prepared } from '../pipeline/run.js';
 import type { StoredEvent } from '../store/store.js';
 import type { Row } from '../types.js';
+import type { IdempotentWrite } from './idempotency.js';
 
 /** The answer to one message: exactly one of the two is called, once. Neither may throw. */
 export interface Reply {
@@ -54,14 +55,21 @@ export class Intake {
     this.columns = [...config.columns.keys()];
   }
 
-  /** Accepts a message; its Reply hears the outcome. Never throws. */
-  accept(msg: Message, scope: ExprHandler, bytes: number, reply: Reply, order?: Ordered): void {
+  /**
+   * Accepts a message; its Reply hears the outcome. Never throws. With `idem` (core/idempotency.ts) the message is
+   * published idempotently: its record is written with the message, and a key already committed makes the write
+   * refuse it, which `idem.reply(…)` (what `reply` should be) answers with the original acknowledgement.
+   */
+  accept(msg: Message, scope: ExprHandler, bytes: number, reply: Reply, order?: Ordered, idem?: IdempotentWrite): void {
     const full = this.closing ? new MhError('MH_ERR_SHUTTING_DOWN') : this.admit(bytes);
     if (full) return reply.refused(full);
-    const task = (): unknown => {
+    const run = (): unknown => {
       let result;
       try {
-        result = andThen(this.prepare(msg, scope), (prepared) => this.commit.enqueue({ prepared, reply, bytes }));
+        result = andThen(this.prepare(msg, scope), (prepared) => {
+          idem?.attach(prepared);
+          this.commit.enqueue({ prepared, reply, bytes });
+        });
       } catch (err) {
         this.settle(bytes);
         reply.refused(toMhError(err));
@@ -75,8 +83,8 @@ export class Intake {
       }
       return undefined;
     };
-    if (order) order.serial(task);
-    else task();
+    if (order) order.serial(run);
+    else run();
   }
 
   /**

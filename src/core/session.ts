@@ -40,7 +40,7 @@ export class Session {
       },
       (err) => {
         this.early = null;
-        this.log('error', `url:${this.handler.name}: open failed`, err);
+        this.log('error', `url:${this.handler.name}: open failed`, err, { conn: this.sink.peer ?? '' });
         const e = new MhError('MH_ERR_INTERNAL');
         this.sink.sendText(this.codec.error(e), 0);
         this.sink.close(e.closeCode!, e.message);
@@ -56,6 +56,7 @@ export class Session {
       // A client that floods while its history is still being sent: refuse rather than buffer without bound.
       this.early = null;
       const e = new MhError('MH_ERR_EARLY_FLOOD', [MAX_EARLY_FRAMES]);
+      this.handler.stats.refuse(e.code);
       this.sink.sendText(this.codec.error(e), 0);
       this.sink.close(e.closeCode!, e.message);
     }
@@ -76,7 +77,7 @@ export class Session {
     try {
       this.handler.receive(s, text, bytes);
     } catch (err) {
-      this.log('error', `url:${this.handler.name}: a frame failed unexpectedly; closing that connection`, err);
+      this.log('error', `url:${this.handler.name}: a frame failed unexpectedly; closing that connection`, err, { conn: this.sink.peer ?? '' });
       const e = new MhError('MH_ERR_INTERNAL');
       this.sink.close(e.closeCode!, e.message);
     }

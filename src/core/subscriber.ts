@@ -9,6 +9,7 @@ import type { RateGuard } from '../auth/index.js';
 import { MhError, toMhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { Member } from '../hub/hub.js';
+import type { HandlerStats } from '../ops/counters.js';
 import type { Logger } from '../log.js';
 import type { ExprHandler } from '../pipeline/defaults.js';
 import { isThenable } from '../pipeline/maybe-async.js';
@@ -38,6 +39,10 @@ export class Subscriber implements Member {
   refuseAll = false;
   /** Fires when the user's token expires without a refresh. */
   expiry: NodeJS.Timeout | null = null;
+  /** The adapter's handler for its protocol's own requests (`SubscribeOptions.control`); null for msghub's. */
+  control: ((s: Subscriber, control: unknown, ref: unknown) => void) | null = null;
+  /** The handler's counters: refusals told to this subscriber are counted there (error paths only). */
+  stats: HandlerStats | null = null;
   /** Called for every event frame sent (durable delivery tracks them). */
   onSent: ((payload: Payload) => void) | null = null;
 
@@ -116,11 +121,12 @@ export class Subscriber implements Member {
   /** Reports a failed message to its sender only; the subscriber stays connected. */
   fail(err: unknown, ref?: unknown): void {
     const e = toMhError(err);
-    if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.scope.name}: message failed`, err);
+    if (e.code === 'MH_ERR_INTERNAL') this.log('error', `url:${this.scope.name}: message failed`, err, { conn: this.sink.peer ?? '' });
     this.sendError(e, ref);
   }
 
   sendError(err: MhError, ref?: unknown): void {
+    this.stats?.refuse(err.code);
     this.sink.sendText(this.codec.error(err, ref), 0);
   }
 

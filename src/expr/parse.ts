@@ -17,8 +17,16 @@ import { PARENTHESIZED, repairAssociativity } from './associativity.js';
 import { budget, syntax } from './fail.js';
 import { MAX_NESTING, MAX_SOURCE_LENGTH } from './limits.js';
 
-/** A jsep AST node. jsep types its nodes loosely; the compiler narrows them by `type`. */
-export type Node = jsep.Expression;
+/**
+ * A jsep AST node. jsep types its nodes loosely; the compiler narrows them by `type`. Spelled out here (it is
+ * jsep's `Expression`) rather than imported, so the shipped .d.ts never import jsep's typings, which do not
+ * compile in a consumer's ESM project with `skipLibCheck: false`.
+ */
+export interface Node {
+  type: string;
+  [key: string]: NodeValue | Node | (NodeValue | Node)[];
+}
+type NodeValue = string | number | boolean | RegExp | null | undefined | object;
 
 /** JavaScript keywords that jsep would read as plain names followed by another expression. */
 const KEYWORDS: ReadonlySet<string> = new Set([

@@ -17,6 +17,8 @@ export interface BodyLimits {
   maxMessageBytes: number;
   /** Most messages in one body. */
   maxItems: number;
+  /** The message an empty body stands for (a `DELETE /chat?id=…`); without it an empty body is not JSON. */
+  empty?: object;
 }
 
 export interface BodyMessages {
@@ -32,7 +34,7 @@ export interface BodyMessages {
 export async function readMessages(req: IncomingMessage, limits: BodyLimits): Promise<BodyMessages> {
   const text = alreadyRead(req) ? parsedBodyText(req, limits) : await readText(req, limits.maxBodyBytes);
   const size = Buffer.byteLength(text, 'utf8');
-  const value = parseJson(text);
+  const value = limits.empty !== undefined && text.trim() === '' ? limits.empty : parseJson(text);
   const array = Array.isArray(value);
   const items: unknown[] = array ? value : [value];
   if (items.length > limits.maxItems) throw new MhError('MH_ERR_HTTP_BODY', [`at most ${limits.maxItems} messages per request`]);

@@ -1,6 +1,7 @@
 /**
  * @module http/file-handler
- * FileHandler: serves one file, or the files in one folder, over GET and HEAD.
+ * FileHandler: serves one file, or the files in one folder, over GET and HEAD, resumable: a `Range` gets 206 and
+ * that part (`Accept-Ranges: bytes`, ETag, `If-Range`, 416 past the end; http/send-file).
  *
  * ```yaml
  * url:
@@ -24,18 +25,17 @@
  * missing file, matched by real path (see http/hidden-files).
  */
 
-import { constants, statSync } from 'node:fs';
-import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import mime from 'mime-types';
 import { catalog, ConfigError, formatMessage, type ConfigIssue } from '../errors.js';
 import type { AppConfig, UrlEntry } from '../config/load.js';
 import { isPlainObject } from '../config/freeze.js';
 import { joinPath } from '../config/path.js';
 import { HiddenFiles, hiddenPaths } from './hidden-files.js';
 import { sendText } from './respond.js';
+import { sendFile } from './send-file.js';
 
 /** Signature of a handler the HTTP layer calls with the router's decoded capture groups. */
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, groups: string[]) => Promise<void>;
@@ -69,8 +69,6 @@ export const DEFAULT_INDEX = 'index.html';
 const KWARGS = ['path', 'index', 'headers', 'ignore'];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const ALLOW = 'GET, HEAD';
-// O_NOFOLLOW refuses a final-component symlink swapped in after the containment check (0 where unsupported).
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
 /** Checks a FileHandler entry's kwargs. Returns every issue, each with its YAML path and the entry's file. */
 export function validateFileHandler(entry: UrlEntry): ConfigIssue[] {
@@ -235,60 +233,13 @@ async function contained(realRoot: string, candidate: string): Promise<string | 
   return real;
 }
 
-async function serveFile(req: http.IncomingMessage, res: http.ServerResponse, file: string, options: Options): Promise<void> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, OPEN_FLAGS);
-  } catch {
-    sendText(res, 404, 'Not Found');
-    return;
-  }
-  let streaming = false;
-  try {
-    const s = await handle.stat();
-    if (!s.isFile()) {
-      sendText(res, 404, 'Not Found');
-      return;
-    }
-    const etag = `W/"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
-    const common = {
-      'last-modified': s.mtime.toUTCString(),
-      etag,
-      'x-content-type-options': 'nosniff',
-    };
-    if (notModified(req, etag, s.mtime)) {
-      res.writeHead(304, { ...common, ...options.headers });
-      res.end();
-      return;
-    }
-    const type = mime.contentType(path.basename(file)) || 'application/octet-stream';
-    res.writeHead(200, { 'content-type': type, ...common, ...options.headers, 'content-length': s.size });
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    streaming = true;
-    // The stream owns the handle from here and closes it on end, error or client abort.
-    await pipeline(handle.createReadStream(), res).catch(() => undefined);
-  } finally {
-    if (!streaming) await handle.close();
-  }
-}
-
-/** RFC 9110 §13.1: If-None-Match, when present, decides alone; otherwise If-Modified-Since (second precision). */
-function notModified(req: http.IncomingMessage, etag: string, mtime: Date): boolean {
-  const inm = req.headers['if-none-match'];
-  if (inm !== undefined) {
-    const opaque = etag.replace(/^W\//, '');
-    return inm.split(',').some((tag) => {
-      const t = tag.trim();
-      return t === '*' || t.replace(/^W\//, '') === opaque;
-    });
-  }
-  const ims = req.headers['if-modified-since'];
-  if (ims === undefined) return false;
-  const since = Date.parse(ims);
-  return !Number.isNaN(since) && Math.floor(mtime.getTime() / 1000) * 1000 <= since;
+/**
+ * Streams the located file with `send` (http/send-file): Range (206, `Accept-Ranges`, `If-Range`, 416), ETag,
+ * Last-Modified, 304 for If-None-Match (which decides alone) or If-Modified-Since, and HEAD. The file was checked
+ * (inside the folder, regular, not hidden) by locateVisible; it is opened with O_NOFOLLOW all the same.
+ */
+function serveFile(req: http.IncomingMessage, res: http.ServerResponse, file: string, options: Options): Promise<void> {
+  return sendFile(req, res, file, { headers: options.headers });
 }
 
 function globToRegex(glob: string): RegExp {

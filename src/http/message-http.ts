@@ -17,6 +17,7 @@ import { ConnectionCounter } from '../auth/index.js';
 import { MhError, catalog, toMhError } from '../errors.js';
 import type { Admitted } from '../auth/gate.js';
 import type { MessageHandler } from '../core/handler.js';
+import { checkKey } from '../core/idempotency.js';
 import type { ExprHandler } from '../pipeline/defaults.js';
 import type { ConnectionInfo } from '../core/handler.js';
 import type { Args, Row } from '../types.js';
@@ -63,8 +64,15 @@ export async function serveMessageHttp(
     }
     const { info: i, setCookie } = await admit();
     if (setCookie) res.setHeader('Set-Cookie', setCookie);
+    // Idempotent publish (docs/client.md): a retry with the same key gets the original answer, stored once. The
+    // items of an array body are keyed `<key>.<index>`.
+    const idemHeader = req.headers['idempotency-key'];
+    const idemKey = typeof idemHeader === 'string' ? checkKey(idemHeader) : undefined;
     const max = handler.config.maxMessageBytes;
-    const body = await readMessages(req, { maxBodyBytes: max * BODY_MESSAGES, maxMessageBytes: max, maxItems: MAX_ITEMS });
+    // `DELETE /chat?id=…` without a body (what REST clients send) names its row in the query; with neither, the
+    // answer is MH_ERR_MSG_MISSING_ID, which says what is missing, rather than "Unexpected end of JSON input".
+    const empty = method === 'DELETE' ? (args.id?.length === 1 ? { id: args.id[0] } : {}) : undefined;
+    const body = await readMessages(req, { maxBodyBytes: max * BODY_MESSAGES, maxMessageBytes: max, maxItems: MAX_ITEMS, empty });
     handler.policy.checkHttpRate(i.ip, body.items.length);
     const scope: ExprHandler = Object.freeze({
       name: handler.name,
@@ -79,14 +87,17 @@ export async function serveMessageHttp(
     for (const [n, item] of body.items.entries()) {
       if (item === null || typeof item !== 'object' || Array.isArray(item)) {
         const e = new MhError('MH_ERR_MSG_NOT_OBJECT', [Array.isArray(item) ? 'an array' : item === null ? 'null' : typeof item]);
+        handler.stats.refuse(e.code);
         firstError ??= e;
         results.push({ _error: e.toJSON() });
         continue;
       }
       try {
-        results.push(await handler.submit({ ...(item as Row), _method: method }, scope, body.bytes[n]));
+        const key = idemKey === undefined ? undefined : body.array ? `${idemKey}.${n}` : idemKey;
+        results.push(await handler.submit({ ...(item as Row), _method: method }, scope, body.bytes[n], key));
       } catch (err) {
         const e = toMhError(err);
+        handler.stats.refuse(e.code);
         firstError ??= e;
         results.push({ _error: e.toJSON() });
       }
@@ -106,6 +117,7 @@ export async function serveMessageHttp(
       if (!(err instanceof MhError)) throw err;
       return;
     }
+    handler.stats.refuse(e.code);
     sendError(res, e, e.code === 'MH_ERR_HTTP_METHOD' ? { Allow: 'GET, HEAD, POST, PUT, DELETE' } : {});
   }
 }
@@ -146,7 +158,7 @@ async function serveSse(handler: MessageHandler, req: IncomingMessage, res: Serv
   // A browser's EventSource reconnects by itself and sends the last id it saw.
   const last = req.headers['last-event-id'];
   if (typeof last === 'string' && last !== '' && !i.args._since) i.args = { ...i.args, _since: [last] };
-  const socket = new SseSocket(res, { maxBufferedBytes: handler.config.maxBufferedBytes, keepAliveMs: options.sseKeepAliveMs });
+  const socket = new SseSocket(res, { maxBufferedBytes: handler.config.maxBufferedBytes, keepAliveMs: options.sseKeepAliveMs, stats: handler.stats });
   const conn = await handler.open(socket, i);
   if (!conn) return;
   if (!socket.isOpen) return handler.disconnect(conn);

@@ -10,6 +10,12 @@
  * Matching (ARCHITECTURE decision 4): POST matches on the new row; PUT on the row before OR after the change
  * (so a subscriber sees a row enter, change within, or leave its view); DELETE on the row before. A subscriber
  * never hears of rows it cannot see.
+ *
+ * Directed filters (`recipient=alice`: one equality on text values, the filter of every x0 session, Texto client
+ * and SimpleBus user, and of chat widgets) are not scanned: they are indexed by column and value, so an event costs
+ * one map lookup per indexed column instead of one predicate per connected client. Equality on text is exact
+ * (filter/predicate.ts: a string value matches only the identical string), which is what makes the lookup give
+ * the same answer as the predicate.
  */
 import { compilePredicate, filterKey, projectRow, type Filter, type Predicate } from '../filter/index.js';
 import type { StoredEvent } from '../store/store.js';
@@ -53,8 +59,29 @@ function keyOf(filter: Filter): string {
   return key;
 }
 
+/**
+ * The column and values of a filter the index can serve: exactly one group of exactly one `eq` condition whose
+ * values are all strings. null for any other filter (it is scanned).
+ */
+function indexable(filter: Filter): { column: string; values: readonly string[] } | null {
+  if (filter.or || filter.where.length !== 1) return null;
+  const c = filter.where[0]!;
+  if (c.op !== 'eq' || c.values.length === 0) return null;
+  for (const v of c.values) if (typeof v !== 'string') return null;
+  return { column: c.column, values: c.values as string[] };
+}
+
 export class Hub {
   private readonly groups = new Map<string, Group>();
+  /** Groups whose filter is not indexable: each is tested against every event. */
+  private readonly scanned = new Map<string, Group>();
+  /** Indexed groups: column → value → the groups that want that value in that column. */
+  private readonly index = new Map<string, Map<string, Set<Group>>>();
+  /**
+   * Events handed to members so far (an event to N matching members counts N), for metrics: added once per
+   * matching group and event, never per member.
+   */
+  deliveries = 0;
   /**
    * Transports that queue frames for a turn-end flush (the ws transport) register here (`onBatch`) to be told when
    * a run of committed events has been published. A committed batch is published in one synchronous loop, so one
@@ -99,13 +126,43 @@ export class Hub {
         projection: own && columns === '' ? '' : `${codec.name}\u0001${columns}`,
       };
       this.groups.set(key, group);
+      this.place(group, true);
     }
     group.members.add(sub);
     const g = group;
     return () => {
       g.members.delete(sub);
-      if (g.members.size === 0 && this.groups.get(g.key) === g) this.groups.delete(g.key);
+      if (g.members.size === 0 && this.groups.get(g.key) === g) {
+        this.groups.delete(g.key);
+        this.place(g, false);
+      }
     };
+  }
+
+  /** Adds a new group to (or removes an empty one from) the index or the scanned list. */
+  private place(group: Group, add: boolean): void {
+    const idx = indexable(group.filter);
+    if (!idx) {
+      if (add) this.scanned.set(group.key, group);
+      else this.scanned.delete(group.key);
+      return;
+    }
+    let byValue = this.index.get(idx.column);
+    if (!byValue) {
+      if (!add) return;
+      this.index.set(idx.column, (byValue = new Map()));
+    }
+    for (const v of idx.values) {
+      let set = byValue.get(v);
+      if (add) {
+        if (!set) byValue.set(v, (set = new Set()));
+        set.add(group);
+      } else if (set) {
+        set.delete(group);
+        if (set.size === 0) byValue.delete(v);
+      }
+    }
+    if (byValue.size === 0) this.index.delete(idx.column);
   }
 
   /**
@@ -117,25 +174,47 @@ export class Hub {
       this.batchQueued = true;
       queueMicrotask(this.runBatchHooks);
     }
-    let full: Payload | undefined;
-    let projected: Map<string, Payload> | undefined;
-    for (const group of this.groups.values()) {
-      if (!matches(group.predicate, event)) continue;
-      let payload: Payload;
-      if (group.projection === '') {
-        payload = full ??= Payload.of(frame, event.seq);
-      } else {
-        projected ??= new Map();
-        let p = projected.get(group.projection);
-        if (!p) {
-          p = new Payload(group.codec.event(group.filter.columns ? projectRow(frame, group.filter, LIVE_KEEP) : frame), event.seq);
-          projected.set(group.projection, p);
-        }
-        payload = p;
-      }
-      for (const sub of group.members) sub.deliver(payload, event);
+    const out: Out = { frame, event, full: undefined, projected: undefined };
+    for (const group of this.scanned.values()) if (matches(group.predicate, event)) this.send(group, out);
+    if (this.index.size === 0) return;
+    const { before, after } = event;
+    for (const [column, byValue] of this.index) {
+      const a = after?.[column];
+      const b = before?.[column];
+      const fromAfter = typeof a === 'string' ? byValue.get(a) : undefined;
+      const fromBefore = typeof b === 'string' && b !== a ? byValue.get(b) : undefined;
+      if (fromAfter) for (const group of fromAfter) this.send(group, out);
+      // A PUT that moves a row between two values: a group that wants both hears it once.
+      if (fromBefore) for (const group of fromBefore) if (!fromAfter?.has(group)) this.send(group, out);
     }
   }
+
+  /** Hands the event to every member of a matching group, encoding it at most once per projection and codec. */
+  private send(group: Group, out: Out): void {
+    const { frame, event } = out;
+    let payload: Payload;
+    if (group.projection === '') {
+      payload = out.full ??= Payload.of(frame, event.seq);
+    } else {
+      const projected = (out.projected ??= new Map());
+      let p = projected.get(group.projection);
+      if (!p) {
+        p = new Payload(group.codec.event(group.filter.columns ? projectRow(frame, group.filter, LIVE_KEEP) : frame), event.seq);
+        projected.set(group.projection, p);
+      }
+      payload = p;
+    }
+    for (const sub of group.members) sub.deliver(payload, event);
+    this.deliveries += group.members.size;
+  }
+}
+
+/** One event being published: what its groups share (its payload, once per projection and codec). */
+interface Out {
+  readonly frame: Row;
+  readonly event: StoredEvent;
+  full: Payload | undefined;
+  projected: Map<string, Payload> | undefined;
 }
 
 /** Whether an event concerns a row the predicate accepts (before or after the change). */

@@ -6,6 +6,7 @@
  * nor trips the slow-consumer limit, and both report the sequence number they reflect so the connection can
  * switch to live events with no gap and no duplicate.
  */
+import { MhError } from '../errors.js';
 import { compilePredicate, projectRow, type Filter } from '../filter/index.js';
 import type { Codec } from '../protocol/codec.js';
 import { msghubCodec } from '../protocol/msghub.js';
@@ -20,12 +21,41 @@ const EVENT_PAGE = 500;
 /** Thrown inside a page callback to stop a replay whose socket closed. */
 class SocketClosed extends Error {}
 
+/** How long a history replay waits for its client to read before giving up (kwargs `replay_stall_timeout`). */
+export const DEFAULT_REPLAY_STALL_MS = 15_000;
+
+/**
+ * Waits for the sink to drain, at most `ms`. A history replay holds one database snapshot (a pooled connection on
+ * PostgreSQL and MySQL) while it waits: a client that stopped reading must not keep it, so the sink is closed with
+ * MH_ERR_REPLAY_STALLED and the replay stops.
+ */
+async function drainedWithin(sink: Sink, ms: number, codec: Codec): Promise<void> {
+  if (!sink.backlogged) return sink.drained();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<true>((resolve) => (timer = setTimeout(resolve, ms, true)));
+  const r = await Promise.race([sink.drained(), stalled]);
+  clearTimeout(timer);
+  if (r === true) {
+    const e = new MhError('MH_ERR_REPLAY_STALLED', [String(ms / 1000)]);
+    sink.sendText(codec.error(e), 0);
+    sink.close(e.closeCode!, e.message);
+    throw new SocketClosed();
+  }
+}
+
 /** Keys a projected history row keeps. */
 const HISTORY_KEEP = ['_seq'] as const;
 const LIVE_KEEP = ['_method', 'id', '_seq'] as const;
 
 /** Sends the history snapshot in the sink's protocol; returns the sequence number it reflects. */
-export async function sendHistory(sink: Sink, store: Store, filter: Filter, limit: number, codec: Codec = msghubCodec): Promise<number> {
+export async function sendHistory(
+  sink: Sink,
+  store: Store,
+  filter: Filter,
+  limit: number,
+  codec: Codec = msghubCodec,
+  stallMs = DEFAULT_REPLAY_STALL_MS,
+): Promise<number> {
   try {
     return await store.replay(
       filter,
@@ -35,9 +65,9 @@ export async function sendHistory(sink: Sink, store: Store, filter: Filter, limi
         for (const row of rows) {
           // A history row goes to this sink alone: its text is handed over as is, framed with the rest.
           sink.sendText(codec.history(filter.columns ? projectRow(row, filter, HISTORY_KEEP) : row), Number(row._seq));
-          if (sink.backlogged) await sink.drained();
+          if (sink.backlogged) await drainedWithin(sink, stallMs, codec);
         }
-        await sink.drained();
+        await drainedWithin(sink, stallMs, codec);
       },
       // Rows the store renders as msghub's JSON itself (store/apply.ts ROW_JSON): only for msghub's codec.
       { json: codec === msghubCodec },

@@ -33,8 +33,13 @@ export function mountHttp(server: http.Server, service: MessageService): Disposa
  * A server that serves only this service (the standalone CLI uses it): our routes, 404 for anything else.
  * Closing the returned Disposable closes the service's handlers, then the server it created.
  */
-export function createServer(service: MessageService): { server: http.Server; close(): Promise<void> } {
+export function createServer(
+  service: MessageService,
+  /** Answers first when it returns true (the CLI's health endpoints: ops/http.ts). */
+  before?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): { server: http.Server; close(): Promise<void> } {
   const server = http.createServer((req, res) => {
+    if (before?.(req, res)) return;
     if (!service.handleRequest(req, res)) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Not found\n');

@@ -9,6 +9,7 @@ import { MhError } from '../errors.js';
 import type { BusEvent } from '../bus/bus.js';
 import type { Reply } from '../core/intake.js';
 import type { Logger } from '../log.js';
+import type { HandlerStats } from '../ops/counters.js';
 import type { Store, WriteResult } from '../store/store.js';
 import type { Prepared } from './run.js';
 
@@ -37,6 +38,8 @@ export class GroupCommit {
     private readonly store: Store,
     private readonly publish: (events: BusEvent[]) => void,
     private readonly log: Logger,
+    /** Counted once per batch (commits, messages, duration): never per message. */
+    private readonly stats: HandlerStats | null = null,
   ) {
     this.columnNames = [...store.columns.keys()];
   }
@@ -68,9 +71,13 @@ export class GroupCommit {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_BATCH);
         let results: WriteResult[];
+        const started = performance.now();
+        let wrote = true;
         try {
           results = await this.store.write(batch.map((p) => p.prepared.req));
         } catch (err) {
+          wrote = false;
+          if (this.stats) this.stats.commitFailures++;
           // A store that throws instead of answering per request: every message of the batch was refused, and
           // each is still answered, so senders hear of it and shutdown does not wait for them.
           this.log('error', `url:${this.entry}: write failed`, err);
@@ -91,6 +98,12 @@ export class GroupCommit {
           frame._seq = r.event.seq;
           // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail.
           events.push({ entry: this.entry, event: r.event, frame });
+        }
+        const st = this.stats;
+        if (st && wrote) {
+          st.commits++;
+          st.committed += events.length;
+          st.observeCommit?.((performance.now() - started) / 1000, events.length);
         }
         if (events.length) this.publish(events);
         for (let i = 0; i < batch.length; i++) {

@@ -18,6 +18,7 @@ import type { Method, Row } from '../types.js';
 import { applyDefaults, builtinDefaults, type ExprHandler } from './defaults.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
 import { normalize } from './normalize.js';
+import { checkDeleteKeys } from './delete-keys.js';
 import type { Message } from './parse.js';
 import { checkUntrusted } from './untrusted.js';
 
@@ -37,7 +38,7 @@ export interface Prepared {
 /** Builds the per-message function for one handler. Everything that can be computed once is computed here. */
 export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Message, handler: ExprHandler) => MaybePromise<Prepared> {
   const builtins = builtinDefaults(cfg.defaults.POST);
-  const { prepare, modify, alert, columns, editAny, name } = cfg;
+  const { prepare, modify, alert, columns, editAny, name, extraRows } = cfg;
   // Without hooks the message is what its codec checked, plus the built-in id, timestamp and user (the gate
   // checked the user's id), so the second check below is only needed when an expression or module ran.
   const hooked = !!(prepare || modify || cfg.defaults.POST.length || cfg.defaults.PUT.length || cfg.defaults.DELETE.length);
@@ -46,6 +47,7 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
     const method = msg._method;
     // Sequence numbers are the server's; on PUT, user and timestamp are not the client's to set.
     delete msg._seq;
+    if (method === 'DELETE') checkDeleteKeys(msg, columns);
     if (method === 'PUT') {
       delete msg.user;
       delete msg.timestamp;
@@ -69,7 +71,18 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
         }
         let omitted: Set<string> | undefined;
         if (modify) for (const c of columns.keys()) if (Object.hasOwn(base, c) && !Object.hasOwn(frame, c)) (omitted ??= new Set()).add(c);
-        if (alert) {
+        if (alert && method !== 'POST') {
+          // A PUT or DELETE frame holds only the keys sent: its alert sees the whole row (after a PUT, before a
+          // DELETE) with the frame over it, so `to: "{{ to }}"` mails on every method. The row is known only inside
+          // the commit, so the mail is rendered there; renderAlert never throws (a failure costs this one mail).
+          if (alert.methods.has(method)) {
+            const who = { name, current_user: handler.current_user };
+            req.extra = (event) => {
+              const mail = renderAlert(alert, method, { ...(event.after ?? event.before), ...frame }, who);
+              return mail ? [{ table: OUTBOX_TABLE, row: outboxRow(mail, { handler: name, seq: event.seq }) }] : [];
+            };
+          }
+        } else if (alert) {
           try {
             const mail = renderAlert(alert, method, frame, { name, current_user: handler.current_user });
             if (mail) req.extra = (event) => [{ table: OUTBOX_TABLE, row: outboxRow(mail, { handler: name, seq: event.seq }) }];
@@ -77,6 +90,10 @@ export function createPipeline(cfg: MessageHandlerConfig, log: Logger): (msg: Me
             // An alert problem never refuses a message (ARCHITECTURE decision 11); it is logged for the author.
             log('error', `url:${name}: alert template failed`, err);
           }
+        }
+        if (extraRows && method !== 'DELETE') {
+          const alertRows = req.extra;
+          req.extra = alertRows ? (event) => [...alertRows(event), ...extraRows(values, event)] : (event) => extraRows(values, event);
         }
         return { method, req, frame, omitted };
       });

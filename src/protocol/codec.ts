@@ -26,7 +26,12 @@ export type Intent =
   /** A fresher token for the same user. */
   | { kind: 'auth'; token: unknown; ref: unknown }
   /** A frame refused after its reference was read, so the answer can still name the request. */
-  | { kind: 'invalid'; error: MhError; ref: unknown };
+  | { kind: 'invalid'; error: MhError; ref: unknown }
+  /**
+   * A request of the protocol's own that is not a message (Texto's `registration`, SimpleBus's `confirmation`):
+   * handed, already checked by the codec, to the adapter's `SubscribeOptions.control`.
+   */
+  | { kind: 'control'; control: unknown; ref: unknown };
 
 /** A committed message's acknowledgement (`seq` null for a direct message, which is never stored). */
 export interface Ack {

@@ -14,6 +14,7 @@ import { FaultLog } from './fault-log.js';
 import { SEQ_COLUMN } from './columns.js';
 import type { DbClient, DbTarget } from './db-url.js';
 import { EVENTS_TABLE } from './schema.js';
+import type { RefRecord } from './refs.js';
 import type { ReplayOptions, Retention, Store, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /**
@@ -151,11 +152,15 @@ export abstract class BaseStore implements Store {
 
   abstract committedSeq(): Promise<number>;
 
+  abstract ping(): Promise<void>;
+
   knex(): Knex {
     return this.builder;
   }
 
   abstract init(): Promise<void>;
+  abstract findRef(scope: string, ref: string): Promise<RefRecord | null>;
+  abstract pruneRefs(cutoff: string): Promise<number>;
 
   /**
    * The client's error for a request the database refused (see store/driver-errors), with the driver's detail

@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
+import { MhError } from '../errors.js';
 import { applyWhere, type Filter } from '../filter/index.js';
 import type { ColumnDef, Row } from '../types.js';
 import { Checkpointer, SAFETY_NET_PAGES } from './checkpointer.js';
@@ -22,6 +23,7 @@ import { POST_BY_REFERENCE, eventData, existingRow, postData, rowForPost } from 
 import { BaseStore, PAGE_SIZE, SPAN } from './base-store.js';
 import { SEQ_COLUMN } from './columns.js';
 import { CURSORS_TABLE, EVENTS_TABLE, SEQ_TABLE, alterTable, createCursorsTable, createEventsTable, createIndex, createSeqTable, createTable, indexName } from './schema.js';
+import { REFS_TABLE, createRefsTable, findRefQuery, pruneRefsQuery, refFromDb, type RefRecord } from './refs.js';
 import type { ReplayOptions, Retention, StoredEvent, WriteRequest, WriteResult } from './store.js';
 
 /** Quotes an identifier for SQLite (names are validated at load; this is defence in depth). */
@@ -113,6 +115,7 @@ export class SqliteStore extends BaseStore {
         if (!exists(EVENTS_TABLE)) run(createEventsTable(this.builder));
         if (!exists(CURSORS_TABLE)) run(createCursorsTable(this.builder));
         if (!exists(SEQ_TABLE)) run(createSeqTable(this.builder));
+        if (!exists(REFS_TABLE)) run(createRefsTable(this.builder));
         // The table's sequence row: created from what the table and its record hold (a table from before the
         // row existed), and never moved backwards (another process may have started first).
         const maxEvent = this.db.prepare(`SELECT MAX(seq) AS m FROM ${q(EVENTS_TABLE)} WHERE tbl = ?`).get(this.table) as { m: number | null };
@@ -292,6 +295,11 @@ export class SqliteStore extends BaseStore {
     return this.seq;
   }
 
+  async ping(): Promise<void> {
+    if (!this.db?.open) throw new MhError('MH_ERR_STORE_UNAVAILABLE', ['the database is closed']);
+    this.readSeq.get(this.table);
+  }
+
   async committedSeq(): Promise<number> {
     return this.observe();
   }
@@ -422,6 +430,15 @@ export class SqliteStore extends BaseStore {
   async prune(retention: Retention): Promise<number> {
     const cutoff = new Date(Date.now() - retention.maxAgeMs).toISOString();
     return this.prepare(`DELETE FROM ${q(EVENTS_TABLE)} WHERE tbl = ? AND (seq <= ? OR ts < ?)`).run(this.table, this.seq - retention.maxCount, cutoff).changes;
+  }
+
+  async findRef(scope: string, ref: string): Promise<RefRecord | null> {
+    return refFromDb(this.all(this.db, findRefQuery(this.builder, this.table, scope, ref))[0]);
+  }
+
+  async pruneRefs(cutoff: string): Promise<number> {
+    const { sql, bindings } = pruneRefsQuery(this.builder, this.table, cutoff).toSQL().toNative();
+    return this.prepare(sql).run(...(bindings as unknown[])).changes;
   }
 
   async getCursor(handler: string, user: string): Promise<number | null> {

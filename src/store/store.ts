@@ -21,6 +21,7 @@ import type { MhError } from '../errors.js';
 import type { Filter } from '../filter/index.js';
 import type { ColumnDef, Method, Row } from '../types.js';
 import type { DbClient } from './db-url.js';
+import type { RefRecord } from './refs.js';
 
 /** One change to apply. */
 export interface ReplayOptions {
@@ -64,6 +65,8 @@ export type WriteResult = { ok: true; event: StoredEvent } | { ok: false; error:
 export interface Retention {
   maxCount: number;
   maxAgeMs: number;
+  /** How long idempotency records (store/refs.ts) are kept at least: a retry within it is never stored twice. */
+  idempotencyMs?: number;
 }
 
 export interface Store {
@@ -101,6 +104,18 @@ export interface Store {
   getCursor(handler: string, user: string): Promise<number | null>;
   /** Moves a durable subscriber's position forward (never backward). */
   setCursor(handler: string, user: string, seq: number): Promise<void>;
+  /**
+   * The idempotency record of a committed message (store/refs.ts), or null. The record itself is written by the
+   * message's own write (WriteRequest.extra), in its transaction.
+   */
+  findRef(scope: string, ref: string): Promise<RefRecord | null>;
+  /** Deletes this table's idempotency records written before `cutoff` (an ISO timestamp); returns how many. */
+  pruneRefs(cutoff: string): Promise<number>;
+  /**
+   * Readiness (`/readyz`): one cheap query on this table's sequence row, so it proves both that the database
+   * answers and that the schema is in place. Throws (MH_ERR_STORE_UNAVAILABLE when it cannot be reached).
+   */
+  ping(): Promise<void>;
   /** A knex instance connected to the same database (for the alert outbox and tools). */
   knex(): Knex;
   close(): Promise<void>;

@@ -67,6 +67,11 @@ export interface Sink {
   sendText(text: string, seq: number): void;
   /** Closes with a WebSocket-style code and a short reason (capped to 123 bytes). */
   close(code: number, reason: string): void;
+  /**
+   * The client's address:port as this server's socket sees it, for log lines about this connection (computed
+   * when asked; nothing is stored per connection). Optional: a sink without a socket of its own has none.
+   */
+  readonly peer?: string;
   /** False once closing or closed: sends are then dropped. */
   readonly isOpen: boolean;
   /**
@@ -79,4 +84,20 @@ export interface Sink {
    * replay can pace itself instead of filling memory or tripping the slow-consumer limit.
    */
   drained(): Promise<void>;
+}
+
+/** A socket's remote address:port, for log lines about its connection ('' once it is gone). */
+export function peerOf(socket: { remoteAddress?: string; remotePort?: number } | null | undefined): string {
+  if (!socket?.remoteAddress) return '';
+  return socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/**
+ * What names one HTTP request in the log: its `X-Request-Id` (a proxy's, so the two logs can be joined; at most
+ * 64 safe characters), else the client's address:port.
+ */
+export function requestId(req: { headers: Record<string, string | string[] | undefined>; socket?: { remoteAddress?: string; remotePort?: number } | null }): string {
+  const id = req.headers['x-request-id'];
+  if (typeof id === 'string' && /^[A-Za-z0-9._:@/+=-]{1,64}$/.test(id)) return id;
+  return peerOf(req.socket);
 }

@@ -6,7 +6,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { MhError } from '../errors.js';
-import { Payload, type Sink } from './sink.js';
+import type { HandlerStats } from '../ops/counters.js';
+import { Payload, peerOf, type Sink } from './sink.js';
 
 const encodeSse = (payload: Payload): Buffer =>
   Buffer.from(`${payload.seq > 0 ? `id: ${payload.seq}\n` : ''}data: ${payload.text}\n\n`, 'utf8');
@@ -14,6 +15,8 @@ const encodeSse = (payload: Payload): Buffer =>
 export interface SseSocketOptions {
   maxBufferedBytes: number;
   keepAliveMs: number;
+  /** Where frames written and slow-consumer closes are counted for metrics. */
+  stats?: HandlerStats;
 }
 
 export class SseSocket implements Sink {
@@ -42,6 +45,10 @@ export class SseSocket implements Sink {
     });
   }
 
+  get peer(): string {
+    return peerOf(this.res.socket);
+  }
+
   get isOpen(): boolean {
     return this.open && !this.res.destroyed;
   }
@@ -59,10 +66,17 @@ export class SseSocket implements Sink {
     const bytes = payload.encode('sse', () => encodeSse(payload));
     if (this.res.writableLength + bytes.length > this.options.maxBufferedBytes) {
       const err = new MhError('MH_ERR_SLOW_CONSUMER', [this.options.maxBufferedBytes]);
+      if (this.options.stats) this.options.stats.slowConsumerCloses++;
       this.close(err.closeCode!, err.message);
       return;
     }
     this.res.write(bytes);
+    const st = this.options.stats;
+    if (st) {
+      st.writes++;
+      st.framesOut++;
+      st.bytesOut += bytes.length;
+    }
   }
 
   drained(): Promise<void> {

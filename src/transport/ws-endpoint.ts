@@ -8,9 +8,20 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ConnectionInfo, MessageHandler } from '../core/handler.js';
-import type { Session } from '../core/session.js';
 import type { Logger } from '../log.js';
-import { WsSocket, flushWsSockets } from './ws.js';
+import { WsSocket, flushWsSockets, type WsSocketOptions } from './ws.js';
+
+/**
+ * What the endpoint hands each client frame to, and tells when the socket closes: the core's Session for msghub's
+ * protocol; an adapter may give its own (e.g. one that answers a protocol's greeting before it attaches).
+ */
+export interface WsConnection {
+  receive(text: string, bytes: number): void;
+  close(): void;
+}
+
+/** Makes the connection for an accepted socket (its Sink). */
+export type OpenConnection = (sink: WsSocket) => WsConnection;
 
 export interface WsEndpointOptions {
   maxMessageBytes: number;
@@ -25,11 +36,13 @@ export interface WsEndpointOptions {
  */
 class SocketState {
   alive = true;
-  session!: Session;
+  session!: WsConnection;
   private released = false;
 
+  /** @internal (with `ws` below: the shipped .d.ts never name `ws`'s types, a devDependency there) */
   constructor(
     readonly endpoint: WsEndpoint,
+    /** @internal */
     readonly ws: WebSocket,
     readonly socket: WsSocket,
     /** Frees the connection's place under the handler's limits: exactly once, however the socket ends. */
@@ -58,7 +71,8 @@ function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBin
 }
 
 function onError(this: WebSocket, err: Error): void {
-  stateOf(this).endpoint.socketError(err);
+  const st = stateOf(this);
+  st.endpoint.socketError(err, st.socket.peer);
 }
 
 function onClose(this: WebSocket): void {
@@ -72,14 +86,17 @@ export class WsEndpoint {
   /** Open sockets (ws's own client tracking is off: it would add a second 'close' listener per socket). */
   private readonly sockets = new Set<SocketState>();
   private readonly pinger: NodeJS.Timeout;
+  /** Every socket's options: one object for the endpoint (the limit, and the handler's counters for metrics). */
+  private readonly socketOptions: WsSocketOptions;
   /** Set-Cookie headers to add to the 101 response of a handshake (new anonymous sessions). */
   private readonly cookies = new WeakMap<IncomingMessage, string>();
 
   constructor(
     private readonly handler: MessageHandler,
-    private readonly options: WsEndpointOptions,
+    options: WsEndpointOptions,
     private readonly log: Logger,
   ) {
+    this.socketOptions = { maxBufferedBytes: options.maxBufferedBytes, stats: handler.stats };
     // perMessageDeflate off: pre-framed broadcasts must go out byte-identical to every subscriber.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
     this.wss.on('headers', (headers, req) => {
@@ -94,9 +111,18 @@ export class WsEndpoint {
 
   /**
    * Completes the handshake and starts the connection. `release` runs exactly once when the connection ends
-   * (it frees the connection's place under the handler's limits).
+   * (it frees the connection's place under the handler's limits). `open` makes the connection (default: the
+   * handler's msghub-protocol session, `MessageHandler.attach`).
    */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, info: ConnectionInfo, setCookie: string | null, release: () => void): void {
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    info: ConnectionInfo,
+    setCookie: string | null,
+    release: () => void,
+    open?: OpenConnection,
+  ): void {
     if (setCookie) this.cookies.set(req, setCookie);
     // A handshake that fails (bad Sec-WebSocket-Key, client gone) never reaches accept().
     const handshakeClosed = (): void => release();
@@ -104,24 +130,36 @@ export class WsEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       // From here on the WebSocket's own close event releases.
       socket.removeListener('close', handshakeClosed);
-      this.accept(ws, info, release);
+      this.accept(ws, info, release, open);
     });
   }
 
-  private accept(ws: WebSocket, info: ConnectionInfo, release: () => void): void {
-    const st = new SocketState(this, ws, new WsSocket(ws, { maxBufferedBytes: this.options.maxBufferedBytes }), release);
+  private accept(ws: WebSocket, info: ConnectionInfo, release: () => void, open: OpenConnection | undefined): void {
+    const st = new SocketState(this, ws, new WsSocket(ws, this.socketOptions), release);
     (ws as Tracked)[STATE] = st;
     this.sockets.add(st);
     // The core takes it from here: history, live events, early frames, every reply.
-    st.session = this.handler.attach(st.socket, info);
+    try {
+      st.session = open ? open(st.socket) : this.handler.attach(st.socket, info);
+    } catch (err) {
+      // An adapter's bug must not reach the upgrade's caller: this socket alone ends.
+      this.log('error', `url:${this.handler.name}: opening a connection failed`, err);
+      st.session = { receive: () => {}, close: () => {} };
+      ws.close(1011, 'internal error');
+    }
     ws.on('pong', onPong);
     ws.on('message', onMessage);
     ws.on('error', onError);
     ws.on('close', onClose);
   }
 
-  socketError(err: Error): void {
-    this.log('warn', `url:${this.handler.name}: socket error`, err);
+  /** Open WebSockets (for metrics and status). */
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  socketError(err: Error, peer = ''): void {
+    this.log('warn', `url:${this.handler.name}: socket error`, err, { conn: peer });
   }
 
   closed(st: SocketState): void {

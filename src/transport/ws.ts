@@ -9,7 +9,8 @@
  */
 import WebSocket from 'ws';
 import { CloseCode, MhError } from '../errors.js';
-import type { Payload, Sink } from './sink.js';
+import type { HandlerStats } from '../ops/counters.js';
+import { peerOf, type Payload, type Sink } from './sink.js';
 
 /** The length of a server → client frame header for a body of `len` bytes. */
 function headerSize(len: number): number {
@@ -129,6 +130,11 @@ export function flushWsSockets(): void {
 export interface WsSocketOptions {
   /** Bytes a subscriber may have queued (ours + the kernel's not yet accepted) before it is closed as slow. */
   maxBufferedBytes: number;
+  /**
+   * Where writes are counted for metrics (once per socket write: frames, bytes) and slow-consumer closes. One
+   * options object is shared by every socket of an endpoint.
+   */
+  stats?: HandlerStats;
 }
 
 export class WsSocket implements Sink {
@@ -151,7 +157,9 @@ export class WsSocket implements Sink {
   queued = false;
   private readonly sender: RawSender | undefined;
 
+  /** @internal (with `ws` below: the shipped .d.ts never name `ws`'s types, a devDependency there) */
   constructor(
+    /** @internal */
     readonly ws: WebSocket,
     private readonly options: WsSocketOptions,
   ) {
@@ -164,6 +172,10 @@ export class WsSocket implements Sink {
 
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get peer(): string {
+    return peerOf((this.ws as unknown as { _socket?: import('node:net').Socket })._socket);
   }
 
   get backlogged(): boolean {
@@ -191,6 +203,7 @@ export class WsSocket implements Sink {
       if (bytes > this.room) {
         // A reader that cannot keep up must not grow our memory without bound, nor slow anyone else down.
         const err = new MhError('MH_ERR_SLOW_CONSUMER', [this.options.maxBufferedBytes]);
+        if (this.options.stats) this.options.stats.slowConsumerCloses++;
         this.drop();
         this.close(err.closeCode ?? CloseCode.SlowConsumer, err.message);
         return;
@@ -226,6 +239,7 @@ export class WsSocket implements Sink {
       // Closed (drop), or ws internals not as expected: one send per frame through the public API.
       if (this.isOpen) {
         wsWritePaths.fallback++;
+        this.count(n, bytes);
         for (let i = 0; i < n; i++) {
           const f = list[i]!;
           this.ws.send(typeof f === 'string' ? f : f.subarray(headerLength(f)), { binary: false });
@@ -265,7 +279,17 @@ export class WsSocket implements Sink {
     }
     s.sendFrame([buf]);
     wsWritePaths.fast++;
+    this.count(n, bytes);
     this.room = this.options.maxBufferedBytes - this.ws.bufferedAmount;
+  }
+
+  /** One socket write of `frames` frames, `bytes` bytes: counted for metrics, once per write (not per frame). */
+  private count(frames: number, bytes: number): void {
+    const st = this.options.stats;
+    if (st === undefined) return;
+    st.writes++;
+    st.framesOut += frames;
+    st.bytesOut += bytes;
   }
 
   drained(): Promise<void> {

@@ -1,23 +1,18 @@
 /**
- * The example app exactly as `npm start` serves it (root gramex.yaml + examples/comments), run from a copy so
- * the test never writes into the checkout.
+ * The example app exactly as `npm start` serves it (examples/comments/server.mjs with the root gramex.yaml), run
+ * from a copy so the test never writes into the checkout.
  */
-import { cpSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startCli, type Mounted } from '../support/mounts.js';
-import { tempDir } from '../support/tmp.js';
+import { copyExamples, startExample, type RunningExample } from '../support/examples.js';
 import { TestClient } from '../support/ws-client.js';
 
 describe('the example app (root gramex.yaml)', () => {
-  let server: Mounted;
+  let server: RunningExample & { http: string; ws: string };
   let client: TestClient | undefined;
 
   beforeAll(async () => {
-    const dir = tempDir();
-    cpSync(path.join(ROOT, 'gramex.yaml'), path.join(dir, 'gramex.yaml'));
-    cpSync(path.join(ROOT, 'examples'), path.join(dir, 'examples'), { recursive: true, filter: (src) => !/\.db(-wal|-shm)?$/.test(src) });
-    server = await startCli(path.join(dir, 'gramex.yaml'));
+    const running = await startExample(copyExamples(), 'examples/comments/server.mjs', ['gramex.yaml']);
+    server = { ...running, http: running.url, ws: running.url.replace(/^http/, 'ws') };
   });
   afterAll(async () => {
     await client?.close();
@@ -34,14 +29,21 @@ describe('the example app (root gramex.yaml)', () => {
   });
 
   it('never serves the message database or the config', async () => {
-    for (const p of ['/comments.db', '/gramex.yaml']) expect((await fetch(`${server.http}${p}`)).status).toBeGreaterThanOrEqual(400);
+    for (const p of ['/comments.db', '/comments.yaml', '/server.mjs', '/.comments-secret', '/gramex.yaml']) expect((await fetch(`${server.http}${p}`)).status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('refuses a comment from someone who has not signed in', async () => {
+    const res = await fetch(`${server.http}/messages`, { method: 'POST', body: '{"body":"anonymous"}' });
+    expect(await res.json()).toMatchObject({ _error: { code: 'MH_ERR_MSG_REJECTED', message: 'Sign in to comment' } });
   });
 
   it('stores and broadcasts a comment on /messages, with its length computed by prepare', async () => {
-    client = await TestClient.connect(`${server.ws}/messages`);
+    const login = await fetch(`${server.http}/login`, { method: 'POST', body: '{"name":"tester"}' });
+    const cookie = /comments_token=[^;]+/.exec(login.headers.get('set-cookie') ?? '')![0];
+    client = await TestClient.connect(`${server.ws}/messages`, { cookie });
     client.send({ body: 'hello from the test' });
     const f = await client.next((x) => x.body === 'hello from the test');
-    expect(f).toMatchObject({ _method: 'POST', topic: 'general', length: 19 });
+    expect(f).toMatchObject({ _method: 'POST', topic: 'general', length: 19, user: 'tester' });
     const err = await client.request({ body: 'x'.repeat(2001) });
     expect(err._error).toMatchObject({ code: 'MH_ERR_MSG_REJECTED', message: 'Comments are limited to 2000 characters' });
   });

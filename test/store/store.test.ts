@@ -197,6 +197,15 @@ describe.each(TARGETS)('Store on $name', ({ name, port, url }) => {
     expect(filtered.map((x) => x.id)).toEqual(['d', 'owned']);
   });
 
+  it('ping() answers on an open store and fails once it is closed (readiness)', async () => {
+    if (!available) return;
+    const s = createStore(target, table, COLS);
+    await s.init();
+    await expect(s.ping()).resolves.toBeUndefined();
+    await s.close();
+    await expect(s.ping()).rejects.toThrow();
+  });
+
   it('continues the sequence after a restart', async () => {
     if (!available) return;
     const before = (await open()).lastSeq;
