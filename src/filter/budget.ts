@@ -16,6 +16,7 @@
 import { HANDLER_DEFAULTS } from '../config/defaults.js';
 import { MhError } from '../errors.js';
 import { filterGroups } from './groups.js';
+import { indexable } from './indexable.js';
 import { filterKey } from './key.js';
 import { TEXT_OPS } from './operators.js';
 import type { Filter } from './types.js';
@@ -28,6 +29,8 @@ export const DEFAULT_MAX_FILTER_SCANS: number = HANDLER_DEFAULTS.max_filter_scan
  * group (an any-of filter stops at the first group that passes, but a row that passes none runs them all).
  */
 export function filterScans(filter: Filter): number {
+  // A delimited-token filter is looked up in the hub's index, never scanned (filter/indexable.ts).
+  if (indexable(filter)?.tokens) return 0;
   let scans = 0;
   for (const group of filterGroups(filter)) for (const c of group) if (TEXT_OPS.has(c.op)) scans += c.values.length;
   return scans;

@@ -11,13 +11,17 @@
  * (so a subscriber sees a row enter, change within, or leave its view); DELETE on the row before. A subscriber
  * never hears of rows it cannot see.
  *
- * Directed filters (`recipient=alice`: one equality on text values, the filter of every x0 session, Texto client
- * and SimpleBus user, and of chat widgets) are not scanned: they are indexed by column and value, so an event costs
- * one map lookup per indexed column instead of one predicate per connected client. Equality on text is exact
- * (filter/predicate.ts: a string value matches only the identical string), which is what makes the lookup give
- * the same answer as the predicate.
+ * Directed filters are not scanned: they are indexed by column and value, so an event costs one map lookup per
+ * indexed column instead of one predicate per connected client. Two shapes are indexed, each only where the
+ * lookup gives exactly the predicate's answer (test/hub/index.test.ts checks it against the predicates):
+ * - one equality on text values (`recipient=alice`: every x0 session, Texto client and chat widget): a string value
+ *   matches only the identical string (filter/predicate.ts);
+ * - one substring test for a delimited token (`recipients~=|alice|`: every SimpleBus user, whose messages list
+ *   their recipients as `|alice|bob|`): `|t|`, where t holds no `|`, occurs in a text exactly when t is one of
+ *   the text's `|`-separated segments other than the first and the last.
  */
 import { compilePredicate, filterKey, projectRow, type Filter, type Predicate } from '../filter/index.js';
+import { indexable } from '../filter/indexable.js';
 import type { StoredEvent } from '../store/store.js';
 import { msghubCodec } from '../protocol/msghub.js';
 import type { Codec } from '../protocol/codec.js';
@@ -59,24 +63,17 @@ function keyOf(filter: Filter): string {
   return key;
 }
 
-/**
- * The column and values of a filter the index can serve: exactly one group of exactly one `eq` condition whose
- * values are all strings. null for any other filter (it is scanned).
- */
-function indexable(filter: Filter): { column: string; values: readonly string[] } | null {
-  if (filter.or || filter.where.length !== 1) return null;
-  const c = filter.where[0]!;
-  if (c.op !== 'eq' || c.values.length === 0) return null;
-  for (const v of c.values) if (typeof v !== 'string') return null;
-  return { column: c.column, values: c.values as string[] };
-}
+/** Index: column → key → the groups that want that key in that column. */
+type Index = Map<string, Map<string, Set<Group>>>;
 
 export class Hub {
   private readonly groups = new Map<string, Group>();
   /** Groups whose filter is not indexable: each is tested against every event. */
   private readonly scanned = new Map<string, Group>();
-  /** Indexed groups: column → value → the groups that want that value in that column. */
-  private readonly index = new Map<string, Map<string, Set<Group>>>();
+  /** Groups with one text equality, by column and value. */
+  private readonly index: Index = new Map();
+  /** Groups with one delimited-token test, by column and token. */
+  private readonly tokens: Index = new Map();
   /**
    * Events handed to members so far (an event to N matching members counts N), for metrics: added once per
    * matching group and event, never per member.
@@ -147,12 +144,13 @@ export class Hub {
       else this.scanned.delete(group.key);
       return;
     }
-    let byValue = this.index.get(idx.column);
+    const index = idx.tokens ? this.tokens : this.index;
+    let byValue = index.get(idx.column);
     if (!byValue) {
       if (!add) return;
-      this.index.set(idx.column, (byValue = new Map()));
+      index.set(idx.column, (byValue = new Map()));
     }
-    for (const v of idx.values) {
+    for (const v of idx.keys) {
       let set = byValue.get(v);
       if (add) {
         if (!set) byValue.set(v, (set = new Set()));
@@ -162,7 +160,7 @@ export class Hub {
         if (set.size === 0) byValue.delete(v);
       }
     }
-    if (byValue.size === 0) this.index.delete(idx.column);
+    if (byValue.size === 0) index.delete(idx.column);
   }
 
   /**
@@ -176,6 +174,7 @@ export class Hub {
     }
     const out: Out = { frame, event, full: undefined, projected: undefined };
     for (const group of this.scanned.values()) if (matches(group.predicate, event)) this.send(group, out);
+    if (this.tokens.size > 0) this.publishTokens(out);
     if (this.index.size === 0) return;
     const { before, after } = event;
     for (const [column, byValue] of this.index) {
@@ -186,6 +185,29 @@ export class Hub {
       if (fromAfter) for (const group of fromAfter) this.send(group, out);
       // A PUT that moves a row between two values: a group that wants both hears it once.
       if (fromBefore) for (const group of fromBefore) if (!fromAfter?.has(group)) this.send(group, out);
+    }
+  }
+
+  /** Delivers to the token-indexed groups whose token is a segment of the row's value (before or after). */
+  private publishTokens(out: Out): void {
+    const { before, after } = out.event;
+    for (const [column, byToken] of this.tokens) {
+      // A group may want several tokens, and the row may hold several (and before and after): each group once.
+      let sent: Set<Group> | undefined;
+      for (const row of [after, before]) {
+        const v = row?.[column];
+        if (typeof v !== 'string') continue;
+        const segments = v.split('|');
+        for (let i = 1; i < segments.length - 1; i++) {
+          const groups = byToken.get(segments[i]!);
+          if (!groups) continue;
+          for (const group of groups) {
+            if (sent?.has(group)) continue;
+            (sent ??= new Set()).add(group);
+            this.send(group, out);
+          }
+        }
+      }
     }
   }
 

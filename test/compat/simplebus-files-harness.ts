@@ -76,11 +76,14 @@ export function putFiles(
 ): Promise<Reply & { written: number }> {
   const { type, body } = multipart(data, files, opts);
   const url = new URL(`${base}/put`);
-  return new Promise((resolve, reject) => {
+  // Keep-alive, as requests sends it: with `Connection: close` the server closes the connection once it has
+  // answered a refusal, and a client still writing may see EPIPE before it reads the answer.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return new Promise<Reply & { written: number }>((resolve, reject) => {
     let written = 0;
     let answered = false;
     const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false, headers: { authorization: basic(...user), 'message-type': 'file', 'content-type': opts.type ?? type } },
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { authorization: basic(...user), 'message-type': 'file', 'content-type': opts.type ?? type } },
       (res) => {
         // An answer before the body is all sent (a refusal) stops the sending: `written` says how far it got.
         answered = true;
@@ -114,7 +117,7 @@ export function putFiles(
       }
     });
     body.on('end', () => req.end());
-  });
+  }).finally(() => agent.destroy());
 }
 
 /** GET (or another method) on the bus with Basic auth; streams the body into `onData` when given. */

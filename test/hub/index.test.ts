@@ -14,7 +14,15 @@ import { parseColumn, withBuiltins } from '../../src/store/columns.js';
 import type { StoredEvent } from '../../src/store/store.js';
 import { emptyArgs, type Row } from '../../src/types.js';
 
-const COLS = withBuiltins([parseColumn('recipient', 'TEXT').def!, parseColumn('topic', 'TEXT').def!, parseColumn('n', 'INTEGER').def!]);
+const COLS = withBuiltins([
+  parseColumn('recipient', 'TEXT').def!,
+  parseColumn('topic', 'TEXT').def!,
+  parseColumn('n', 'INTEGER').def!,
+  parseColumn('recipients', 'TEXT').def!,
+]);
+/** Delimited lists and near misses: a token at either end without its delimiter, doubled, empty segments. */
+const LISTS = ['|alice|bob|', '|alice|', '|alice', 'bob|', 'x|bob|y', '', '|', '||', '|alice|alice|', '|carol||bob|', 'alice'];
+const TOKENS = ['|alice|', '|bob|', '|carol|'];
 const NAMES = ['alice', 'bob', 'carol', '5', ''];
 
 function filterOf(spec: Record<string, string[]>): Filter {
@@ -31,11 +39,16 @@ const filterArb: fc.Arbitrary<Filter> = fc.oneof(
   fc.constantFrom(...NAMES).map((v) => filterOf({ 'recipient!': [v] })),
   fc.constant(filterOf({ n: ['5'] })),
   fc.constant(filterOf({})),
+  fc.constantFrom(...TOKENS).map((t) => filterOf({ 'recipients~': [t] })),
+  fc.uniqueArray(fc.constantFrom(...TOKENS), { minLength: 2, maxLength: 3 }).map((ts) => filterOf({ 'recipients~': ts })),
+  fc.constantFrom('||', 'alice', '|alice').map((t) => filterOf({ 'recipients~': [t] })),
+  fc.constantFrom(...TOKENS).map((t) => filterOf({ 'recipients~': [t], topic: ['x'] })),
   fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...NAMES)).map(([a, b]) => anyOf([filterOf({ recipient: [a] }).where, filterOf({ topic: [b] }).where])),
 );
 
 const valueArb = fc.oneof(fc.constantFrom<unknown>(...NAMES), fc.constant(null), fc.constant(5), fc.constant(undefined));
-const rowArb: fc.Arbitrary<Row> = fc.record({ recipient: valueArb, topic: valueArb, n: fc.constantFrom<unknown>(5, null, '5') }).map((r) => {
+const listArb = fc.oneof(fc.constantFrom<unknown>(...LISTS), fc.constant(null), fc.constant(undefined));
+const rowArb: fc.Arbitrary<Row> = fc.record({ recipient: valueArb, topic: valueArb, n: fc.constantFrom<unknown>(5, null, '5'), recipients: listArb }).map((r) => {
   const row: Row = { id: 'r' };
   for (const [k, v] of Object.entries(r)) if (v !== undefined) row[k] = v;
   return row;
@@ -71,6 +84,19 @@ describe('the hub equality index', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('costs one lookup per token, not one substring test per subscriber', () => {
+    const hub = new Hub();
+    let delivered = 0;
+    for (let i = 0; i < 20_000; i++) hub.subscribe({ filter: filterOf({ 'recipients~': [`|user${i}|`] }), codec: msghubCodec, deliver: () => void delivered++ });
+    const started = performance.now();
+    for (let j = 1; j <= 2000; j++) {
+      const recipients = `|user${j}|user${j + 1}|`;
+      hub.publish({ seq: j, method: 'POST', id: 'r', before: null, after: { id: 'r', recipients }, changed: [] }, { _method: 'POST', _seq: j });
+    }
+    expect(delivered).toBe(4000);
+    expect(performance.now() - started).toBeLessThan(500);
   });
 
   it('costs one lookup, not one predicate per directed subscriber', () => {

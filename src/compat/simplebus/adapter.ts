@@ -9,7 +9,8 @@
  * (100), `ping_seconds` (1), `uid_required` (true), `direct_timeout_seconds` (30), `files_path`,
  * `max_file_bytes` (1 GiB). The message table's columns are fixed (codec.ts); the handler is `direct: true`
  * (SimpleBus's direct mode), keeps no history for sockets (a bus client gets its pending deliveries instead),
- * and its live filters are one substring test per connected user (`max_filter_scans` defaults to 100,000).
+ * and each connected user's live filter (`recipients` holds `|me|`) is a lookup in the hub's token index, not a
+ * scan (filter/indexable.ts), so it costs nothing per event and nothing of `max_filter_scans`.
  */
 import path from 'node:path';
 import type { UrlEntry } from '../../config/load.js';
@@ -80,7 +81,7 @@ export const simpleBusAdapter: Adapter<SimpleBusCompiled> = {
     };
 
     // The MessageHandler under it: fixed columns, direct messages on, no socket history.
-    const mh: Record<string, unknown> = { columns: columnSpecs(), direct: true, history_limit: 0, max_filter_scans: 100_000 };
+    const mh: Record<string, unknown> = { columns: columnSpecs(), direct: true, history_limit: 0 };
     for (const k of PASSED) if (kw[k] !== undefined) mh[k] = kw[k];
     const r = compileMessageHandler({ ...entry, kwargs: mh }, ctx);
     issues.push(...r.issues);

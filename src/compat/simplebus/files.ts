@@ -74,9 +74,13 @@ interface Planned extends ReceivedFile {
   stored: boolean;
 }
 
-/** Answers a refusal of an upload: the connection closes after it (the client may still be sending). */
+/**
+ * Answers a refusal of an upload at once. A client still sending has the rest of its body read and dropped (as
+ * Node does for any unread body) so that it can read the answer: closing the connection under a client that
+ * is still writing makes it fail with EPIPE/ECONNRESET before it sees the 413. The server's request timeout
+ * bounds a client that never stops.
+ */
 function refuse(ctx: FilesContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
   if (!req.complete && !req.destroyed) req.resume();
   ctx.answer(res, toMhError(err));
 }

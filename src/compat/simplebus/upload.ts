@@ -90,8 +90,7 @@ export function receive(req: IncomingMessage, dir: string, limits: UploadLimits)
       if (failed || settled) return;
       failed = true;
       req.unpipe(bb);
-      // Keep reading (and dropping) what the client still sends, so it can read the answer; the answer closes
-      // the connection.
+      // Keep reading (and dropping) what the client still sends, so that it can read the answer.
       if (!req.destroyed) req.resume();
       for (const p of parts) p.out.destroy();
       // Not from inside busboy's own callback: it goes on using its state after emitting (a sync destroy there
