@@ -136,6 +136,8 @@ try {
   }
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {
+  // A variant that failed inside BEGIN left the transaction aborted: end it, or the DROP is refused too.
+  await db.query('ROLLBACK').catch(() => {});
   await drop().catch(() => {});
   await db.end().catch(() => {});
 }

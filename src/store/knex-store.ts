@@ -1,7 +1,9 @@
 /**
  * @module store/knex-store
  * PostgreSQL and MySQL/MariaDB through knex. Each batch is a transaction, each request a savepoint; replays
- * read one REPEATABLE READ snapshot page by page.
+ * read one REPEATABLE READ snapshot page by page. On PostgreSQL a batch of plain POSTs (the common case) is one
+ * statement instead, committed on its own: the sequence row, the rows and their event records in one round trip
+ * (`pgPostBatch`); only when the database refuses it is the batch redone as a transaction, request by request.
  */
 import type { Knex } from 'knex';
 import { MhError } from '../errors.js';

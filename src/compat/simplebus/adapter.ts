@@ -13,6 +13,7 @@
  * scan (filter/indexable.ts), so it costs nothing per event and nothing of `max_filter_scans`.
  */
 import path from 'node:path';
+import { refuseUpgrade } from '../../auth/gate.js';
 import type { UrlEntry } from '../../config/load.js';
 import { compileMessageHandler, type CompileContext } from '../../config/message-handler.js';
 import type { ConfigIssue } from '../../errors.js';
@@ -28,6 +29,9 @@ import { openBusSocket } from './ws.js';
 export interface SimpleBusCompiled extends SimpleBusOptions {
   slot: { runtime: SimpleBusRuntime | null };
 }
+
+/** Longest `table`: 63 (PostgreSQL's identifier length) minus the longest suffix, `_deliveries_recipient`. */
+const MAX_TABLE_LENGTH = 63 - '_deliveries_recipient'.length;
 
 /** MessageHandler kwargs a SimpleBusHandler takes as they are. */
 const PASSED = ['url', 'table', 'limits', 'alert', 'retention', 'origins', 'max_message_bytes', 'max_filter_scans'] as const;
@@ -62,6 +66,11 @@ export const simpleBusAdapter: Adapter<SimpleBusCompiled> = {
       }
       return v;
     };
+    // Its own tables and indexes are named after the table (`<table>_deliveries_recipient` is the longest):
+    // PostgreSQL cuts identifiers at 63 characters (two index names would then collide), MySQL refuses them.
+    if (typeof kw.table === 'string' && kw.table.length > MAX_TABLE_LENGTH) {
+      issue('.table', `at most ${MAX_TABLE_LENGTH} characters for a SimpleBusHandler (it names its own tables and indexes after it, e.g. <table>_deliveries_recipient)`);
+    }
     const uid = kw.uid_required ?? true;
     if (typeof uid !== 'boolean') issue('.uid_required', 'must be true or false');
     let filesPath: string | null = null;
@@ -109,10 +118,7 @@ export const simpleBusAdapter: Adapter<SimpleBusCompiled> = {
       upgrade(req, socket, head, route) {
         host.admit(req, route.args).then(
           (admitted) => host.upgrade(req, socket, head, admitted, openBusSocket(bus, admitted, host.log)),
-          (err) => {
-            const status = (err as { status?: number }).status ?? 500;
-            socket.end(`HTTP/1.1 ${status} Refused\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-          },
+          (err) => refuseUpgrade(socket, err),
         );
       },
       close: () => bus.close(),

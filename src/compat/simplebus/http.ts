@@ -93,10 +93,10 @@ export async function serveHttp(host: AdapterHost, bus: SimpleBusRuntime, req: I
   const method = req.method ?? 'GET';
   try {
     // Origins, per-address limits and the embedder's own checks still apply (a refusal is theirs to answer).
-    await host.admit(req, route.args);
+    const { info } = await host.admit(req, route.args);
     if (path === '' || path === 'signup' || path === 'login' || path === 'profile') return await serveSignup(bus, req, res, path, host.handler.config.maxMessageBytes);
     if (path === 'put_users' || path === 'put' || path.startsWith('download/')) {
-      const user = await authenticate(bus, req);
+      const user = await authenticate(bus, req, info.ip);
       if (path === 'put_users') {
         if (method !== 'POST') throw new MhError('MH_ERR_HTTP_METHOD', [method]);
         const list = parseUsers(parseJson(await readBody(req, host.handler.config.maxMessageBytes)));
@@ -105,7 +105,14 @@ export async function serveHttp(host: AdapterHost, bus: SimpleBusRuntime, req: I
       }
       if (path === 'put') {
         if (method !== 'POST') throw new MhError('MH_ERR_HTTP_METHOD', [method]);
-        return await put(bus, req, res, user, host.handler.config.maxMessageBytes);
+        // Per-address message rate (limits:), as msghub's own HTTP publish: before the body is read.
+        try {
+          host.handler.policy.checkHttpRate(info.ip, 1);
+        } catch (err) {
+          req.resume();
+          throw err;
+        }
+        return await put(bus, req, res, user, host.handler.config.maxMessageBytes, info.ip);
       }
       const name = decodeURIComponent(path.slice('download/'.length));
       if (method === 'GET' || method === 'HEAD') return await files.download(bus.files, req, res, user, name);
@@ -121,9 +128,15 @@ export async function serveHttp(host: AdapterHost, bus: SimpleBusRuntime, req: I
   }
 }
 
-async function authenticate(bus: SimpleBusRuntime, req: IncomingMessage): Promise<string> {
+async function authenticate(bus: SimpleBusRuntime, req: IncomingMessage, ip: string): Promise<string> {
   const cred = basicCredentials(req);
-  const user = cred ? await bus.users.verify(cred.user, cred.password) : null;
+  let user;
+  try {
+    user = cred ? await bus.users.verify(cred.user, cred.password, ip) : null;
+  } catch (err) {
+    req.resume();
+    throw err;
+  }
   if (!user) {
     req.resume();
     throw new MhError('MH_ERR_SIMPLEBUS_UNAUTHORIZED');
@@ -136,7 +149,7 @@ async function authenticate(bus: SimpleBusRuntime, req: IncomingMessage): Promis
  * SimpleBus's documentation says (its code silently drops such a message); an unknown one is refused (its code
  * drops it too).
  */
-async function put(bus: SimpleBusRuntime, req: IncomingMessage, res: ServerResponse, user: string, maxBytes: number): Promise<void> {
+async function put(bus: SimpleBusRuntime, req: IncomingMessage, res: ServerResponse, user: string, maxBytes: number, ip: string): Promise<void> {
   const header = req.headers['message-type'];
   if (header === undefined) {
     req.resume();
@@ -155,20 +168,29 @@ async function put(bus: SimpleBusRuntime, req: IncomingMessage, res: ServerRespo
     await bus.submit(user, m);
     return ok(res);
   }
-  // Direct: live only. The call returns once a recipient confirms it (on any node), or after the timeout.
-  const wait = bus.waitConfirmation(m.mid);
-  let frame;
+  // Direct: live only. The call returns once a recipient confirms it (on any node), or after the timeout. While
+  // it waits it holds one of its address's connections (limits.max_connections_per_ip), as a long poll does:
+  // taken before the message goes out, so a refused call sent nothing.
+  const { connections } = bus.handler.policy;
+  const full = connections.acquire(ip);
+  if (full) throw full;
   try {
-    frame = await bus.submitDirect(user, m);
-  } catch (err) {
-    wait.cancel();
-    throw err;
+    const wait = bus.waitConfirmation(m.mid);
+    let frame;
+    try {
+      frame = await bus.submitDirect(user, m);
+    } catch (err) {
+      wait.cancel();
+      throw err;
+    }
+    if (!frame.recipients) {
+      wait.cancel();
+      return ok(res);
+    }
+    res.once('close', () => wait.cancel());
+    if (await wait.done) return ok(res);
+    if (!res.destroyed) throw new MhError('MH_ERR_SIMPLEBUS_NO_CONFIRMATION', [bus.options.directTimeoutMs / 1000]);
+  } finally {
+    connections.release(ip);
   }
-  if (!frame.recipients) {
-    wait.cancel();
-    return ok(res);
-  }
-  res.once('close', () => wait.cancel());
-  if (await wait.done) return ok(res);
-  if (!res.destroyed) throw new MhError('MH_ERR_SIMPLEBUS_NO_CONFIRMATION', [bus.options.directTimeoutMs / 1000]);
 }

@@ -21,7 +21,7 @@ import { missingUidFrame, type Control, type WireMessage } from './codec.js';
 import { parseWire } from './codec.js';
 import type { BusConn, SimpleBusRuntime } from './runtime.js';
 
-/** Frames kept while `connect` is being checked and the subscription opened. */
+/** Frames kept while `connect` is being checked and the subscription opened; and frames dropped before it. */
 const MAX_EARLY = 1000;
 /** SimpleBus's close for a bad `connect` (1002 is "protocol error"). */
 const NO_AUTHORIZATION = { code: 1002, reason: 'NO AUTHORIZATION' } as const;
@@ -33,6 +33,8 @@ export function openBusSocket(bus: SimpleBusRuntime, admitted: Admitted, log: Lo
     const isClosed = (): boolean => state === 'closed';
     let conn: BusConn | null = null;
     const early: [string, number][] = [];
+    /** Frames dropped before `connect`. */
+    let dropped = 0;
 
     const feed = (s: Subscriber, text: string, bytes: number): void => {
       try {
@@ -56,7 +58,17 @@ export function openBusSocket(bus: SimpleBusRuntime, admitted: Admitted, log: Lo
       if (bus.options.uidRequired && (frame.uid === undefined || frame.uid === null)) sink.sendText(missingUidFrame(frame), 0);
       const id = typeof frame.data === 'string' ? frame.data : '';
       const password = typeof frame.password === 'string' ? frame.password : '';
-      const user = id ? await bus.users.verify(id, password) : null;
+      let user;
+      try {
+        user = id ? await bus.users.verify(id, password, admitted.info.ip) : null;
+      } catch (err) {
+        // Too many password checks from this address (users.ts): 4429, the client tries again later.
+        const e = err instanceof MhError ? err : new MhError('MH_ERR_INTERNAL');
+        if (!(err instanceof MhError)) log('error', `url:${bus.handler.name}: SimpleBus connect failed`, err);
+        state = 'closed';
+        sink.close(e.closeCode ?? 1011, e.message);
+        return;
+      }
       if (isClosed()) return;
       if (!user) {
         state = 'closed';
@@ -95,6 +107,13 @@ export function openBusSocket(bus: SimpleBusRuntime, admitted: Admitted, log: Lo
             const e = new MhError('MH_ERR_INTERNAL');
             sink.close(e.closeCode!, e.message);
           });
+          // Not a `connect` (start moves to 'opening' before its first await): dropped, as SimpleBus drops it. No
+          // rate guard applies before a socket has a user, so only so many are dropped before the socket is closed.
+          if ((state as string) === 'new' && ++dropped > MAX_EARLY) {
+            state = 'closed';
+            const e = new MhError('MH_ERR_EARLY_FLOOD', [MAX_EARLY]);
+            sink.close(e.closeCode!, e.message);
+          }
           return;
         }
         if (state === 'opening') {

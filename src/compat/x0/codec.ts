@@ -24,8 +24,12 @@ import type { Row } from '../../types.js';
 /** The columns of an x0 table (besides msghub's `id`, `user`, `timestamp`). */
 export const X0_COLUMNS = { session_src: 'TEXT', session_dst: 'TEXT', payload: 'TEXT' } as const;
 
-/** Longest session id accepted (x0's are 17 characters; tokens and UUIDs fit). */
-export const MAX_SESSION_LENGTH = 256;
+/**
+ * Longest session id accepted (x0's are 17 characters; tokens and UUIDs fit). A session is its durable key, and
+ * `msghub_cursors.user_id` is VARCHAR(191): PostgreSQL and MySQL refuse a longer key, which made every poll of such
+ * a session fail (MH_ERR_INTERNAL) and never acknowledge.
+ */
+export const MAX_SESSION_LENGTH = 191;
 
 /** What a request asks for, after normalisation. */
 export type X0Request =
