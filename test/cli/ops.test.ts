@@ -70,7 +70,8 @@ async function serve(config: string, args: string[] = [], env: Record<string, st
   let out = '';
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the child's last stderr lines may still be in the pipe when it exits.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 15_000);
     child.stdout!.on('data', (d) => {

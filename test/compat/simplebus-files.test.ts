@@ -153,8 +153,12 @@ describe('SimpleBus files on one node', () => {
     const ok = await request(url, U2);
     expect([ok.status, ok.body.toString()]).toEqual([200, 'for user2 only']);
     // Names that are not stored names never reach the disk.
-    for (const name of ['..%2F..%2Fbus.db', 'x%2F..%2F..%2Fbus.db', '.upload-x', '%00', 'priv_secret.txt%2F..', '%2Fetc%2Fpasswd']) {
+    for (const name of ['..%2F..%2Fbus.db', 'x%2F..%2F..%2Fbus.db', '.upload-x', '%00', 'priv_secret.txt%2F..', '%2Fetc%2Fpasswd', '%252Fetc%252Fpasswd']) {
       expect((await request(`${base}/download/${name}`, U2)).status, name).toBe(404);
+    }
+    // A path with a malformed escape is not msghub's: it falls through to the embedding app (here "host 404").
+    for (const name of ['%E0%A4%A', '%zz']) {
+      expect((await request(`${base}/download/${name}`, U2)).body.toString(), name).toBe('host 404');
     }
   });
 

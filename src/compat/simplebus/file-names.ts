@@ -33,7 +33,6 @@ export function tempName(): string {
  */
 export function checkDisplayName(name: string | undefined): string {
   if (name === undefined || name === '') throw new MhError('MH_ERR_SIMPLEBUS_REQUEST', ['NO FILE']);
-  // eslint-disable-next-line no-control-regex
   if (name.length > MAX_DISPLAY_NAME || /[\u0000-\u001f\u007f]/.test(name) || !name.isWellFormed()) {
     throw new MhError('MH_ERR_SIMPLEBUS_REQUEST', [`a file's form field name (its display name) must be 1-${MAX_DISPLAY_NAME} characters without control characters`]);
   }

@@ -114,7 +114,8 @@ export async function serveHttp(host: AdapterHost, bus: SimpleBusRuntime, req: I
         }
         return await put(bus, req, res, user, host.handler.config.maxMessageBytes, info.ip);
       }
-      const name = decodeURIComponent(path.slice('download/'.length));
+      // The router has decoded the path once (a malformed escape never reaches here: such a path is not ours).
+      const name = path.slice('download/'.length);
       if (method === 'GET' || method === 'HEAD') return await files.download(bus.files, req, res, user, name);
       if (method === 'DELETE') return await files.remove(bus.files, req, res, user, name);
       throw new MhError('MH_ERR_HTTP_METHOD', [method]);
