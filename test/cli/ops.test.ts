@@ -65,7 +65,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 
-async function serve(config: string, args: string[] = [], env: Record<string, string> = {}): Promise<Served> {
+async function serve(config: string, args: string[] = [], env: Record<string, string | undefined> = {}): Promise<Served> {
   const child = spawn(process.execPath, [CLI, 'serve', config, '--port', '0', ...args], { cwd: path.dirname(config), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -216,7 +216,8 @@ url:
 
 describe('msghub serve: logs and metrics', () => {
   it('--log-format json: one JSON object per line on stderr; --log-level error keeps info lines out', async () => {
-    const s = await serve(writeConfig(CHAT), ['--log-format', 'json']);
+    // The level is the default here whatever the test runner's environment says (CI sets MSGHUB_LOG_LEVEL=warn).
+    const s = await serve(writeConfig(CHAT), ['--log-format', 'json'], { MSGHUB_LOG_LEVEL: undefined, MSGHUB_LOG: undefined });
     expect(await s.stop(), s.stderr()).toBe(0);
     const lines = s.stderr().trimEnd().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(2);
@@ -227,7 +228,7 @@ describe('msghub serve: logs and metrics', () => {
     const quiet = await serve(writeConfig(CHAT), ['--log-format', 'json'], { MSGHUB_LOG_LEVEL: 'error' });
     expect(await quiet.stop()).toBe(0);
     expect(quiet.stderr()).toBe('');
-    const flag = await serve(writeConfig(CHAT), ['--log-format', 'json', '--log-level', 'error']);
+    const flag = await serve(writeConfig(CHAT), ['--log-format', 'json', '--log-level', 'error'], { MSGHUB_LOG_LEVEL: 'info' });
     expect(await flag.stop()).toBe(0);
     expect(flag.stderr()).toBe('');
   });
