@@ -30,11 +30,13 @@ export const LABEL = {
  * `url` and `table` put it on another database (a PostgreSQL URL, a table of the scenario's own); `bus` is the
  * app-level `bus:` (e.g. `redis://127.0.0.1:6379/14`). Both for bench/scenarios/cluster.mjs.
  */
-export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare, indexes, url, table, bus } = {}) {
+export function writeMsghubConfig(dir, { historyLimit, maxBufferedBytes, prepare, indexes, url, table, bus, metrics } = {}) {
   fs.mkdirSync(dir, { recursive: true });
   const lines = [
     'listen: {port: 9988, host: 127.0.0.1}',
     ...(bus ? [`bus: ${JSON.stringify(bus)}`] : []),
+    // `metrics`: the app-level `metrics:` section (bench/scenarios/metrics.mjs: `{process: false}`).
+    ...(metrics ? [`metrics: ${JSON.stringify(metrics)}`] : []),
     'url:',
     '  bench:',
     '    pattern: /bench',

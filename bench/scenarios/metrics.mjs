@@ -6,22 +6,29 @@
 // adds): "off" pays them too; an A/B against a build without them is BENCH_DIST (see bench/lib/servers.mjs).
 //
 //   node bench/run.mjs --quick --only metrics [--reps N]
+//
+// BENCH_METRICS_VARIANT picks what "on" is, to tell the costs apart: `scraped` (the default, as above),
+// `no-process` (scraped, without Node's process metrics: `metrics: {port: 0, process: false}`), `idle` (the registry with
+// process metrics, never scraped).
 import { closedLoop } from '../lib/common.mjs';
 import { startLoadgen } from '../lib/loadgen.mjs';
 import { median, minMax } from '../lib/proc.mjs';
 import { startServer } from '../lib/servers.mjs';
 
 const SCRAPE_MS = 1000;
+const VARIANT = process.env.BENCH_METRICS_VARIANT ?? 'scraped';
+if (!['scraped', 'no-process', 'idle'].includes(VARIANT)) throw new Error(`BENCH_METRICS_VARIANT: scraped, no-process or idle, not ${VARIANT}`);
 
 async function once(ctx, metricsOn, load) {
-  const server = await startServer('msghub', { dir: ctx.tmp(`metrics-${metricsOn ? 'on' : 'off'}`), cliArgs: metricsOn ? ['--metrics-port', '0'] : [] });
+  const config = metricsOn && VARIANT === 'no-process' ? { metrics: { port: 0, process: false } } : {};
+  const server = await startServer('msghub', { dir: ctx.tmp(`metrics-${metricsOn ? 'on' : 'off'}`), config, cliArgs: metricsOn ? ['--metrics-port', '0'] : [] });
   let lg;
   let scrapes = 0;
   let scrapeBytes = 0;
   let timer = null;
   try {
     if (metricsOn && !server.metricsUrl) throw new Error('msghub did not print its metrics address');
-    if (metricsOn) {
+    if (metricsOn && VARIANT !== 'idle') {
       const scrape = async () => {
         const res = await fetch(server.metricsUrl);
         scrapeBytes += (await res.text()).length;

@@ -269,6 +269,9 @@ describe('msghub serve: logs and metrics', () => {
       expect(m.get('msghub_refused_total{code="MH_ERR_MSG_NOT_JSON",handler="chat"}')).toBe(1);
       // The CLI's registry carries Node's process metrics too.
       expect(m.get('msghub_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+      expect(m.get('msghub_process_open_fds')).toBeGreaterThan(0);
+      // … but not the per-handle listings, whose cost grows with the connections (msghub_connections says it).
+      expect([...m.keys()].filter((k) => /active_(handles|resources)/.test(k))).toEqual([]);
       // The public port has health, not metrics.
       expect((await fetch(`${s.http}/metrics`)).status).toBe(404);
       expect((await fetch(`${s.http}/healthz`)).status).toBe(200);
