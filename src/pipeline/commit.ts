@@ -28,6 +28,8 @@ export class GroupCommit {
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
   private readonly columnNames: readonly string[];
+  /** Start the next write before publishing the last (flush()). */
+  private readonly overlap: boolean;
   /** Called after each committed batch with its number of events (e.g. to wake the alert worker). */
   onCommit: ((events: number) => void) | null = null;
   /** Called once per message when it has been answered, with its `bytes` (set by the intake). */
@@ -42,6 +44,7 @@ export class GroupCommit {
     private readonly stats: HandlerStats | null = null,
   ) {
     this.columnNames = [...store.columns.keys()];
+    this.overlap = store.client !== 'sqlite';
   }
 
   enqueue(p: Pending): void {
@@ -64,57 +67,32 @@ export class GroupCommit {
     while (this.queue.length || this.flushing || this.flushScheduled) await (this.flushing ?? new Promise<void>((r) => setImmediate(r)));
   }
 
-  /** Commits queued messages in batches, then publishes each batch in commit order and answers its senders. */
+  /**
+   * Commits queued messages in batches, then publishes each batch in commit order and answers its senders.
+   *
+   * On a database in another process (PostgreSQL, MySQL) the next batch's write is started as soon as this one's
+   * outcome is known, before this one is published and answered, so the database works while the server
+   * broadcasts. Writes stay one at a time and in order (the Store contract), and each batch is still published
+   * before the next one's outcome is looked at, so subscribers and senders see commit order as before. SQLite
+   * writes in this process: starting the next write first would only delay this batch's delivery.
+   */
   private flush(): Promise<void> {
     if (this.flushing) return this.flushing;
     this.flushing = (async () => {
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        let results: WriteResult[];
-        const started = performance.now();
-        let wrote = true;
-        try {
-          results = await this.store.write(batch.map((p) => p.prepared.req));
-        } catch (err) {
-          wrote = false;
-          if (this.stats) this.stats.commitFailures++;
-          // A store that throws instead of answering per request: every message of the batch was refused, and
-          // each is still answered, so senders hear of it and shutdown does not wait for them.
-          this.log('error', `url:${this.entry}: write failed`, err);
-          const e = err instanceof MhError ? err : new MhError('MH_ERR_STORE_FAILED', ['the write failed'], { cause: err });
-          results = batch.map(() => ({ ok: false, error: e }));
+      let batch = this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
+      let writing = batch && this.write(batch);
+      while (batch && writing) {
+        const outcome = await writing;
+        const next = this.overlap && this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
+        const nextWriting = next && this.write(next);
+        this.finish(batch, outcome);
+        if (next) {
+          batch = next;
+          writing = nextWriting;
+        } else {
+          batch = this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
+          writing = batch && this.write(batch);
         }
-        const events: BusEvent[] = [];
-        for (let i = 0; i < batch.length; i++) {
-          const r = results[i]!;
-          if (!r.ok) continue;
-          const frame = batch[i]!.prepared.frame;
-          // A POST's frame carries the whole new row (column defaults included), like its history row will; a
-          // column the frame leaves out on purpose (`modify` removed it) stays out.
-          if (r.event.method === 'POST') {
-            const omitted = batch[i]!.prepared.omitted;
-            for (const c of this.columnNames) if (!(c in frame) && !omitted?.has(c)) frame[c] = r.event.after![c];
-          }
-          frame._seq = r.event.seq;
-          // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail.
-          events.push({ entry: this.entry, event: r.event, frame });
-        }
-        const st = this.stats;
-        if (st && wrote) {
-          st.commits++;
-          st.committed += events.length;
-          st.observeCommit?.((performance.now() - started) / 1000, events.length);
-        }
-        if (events.length) this.publish(events);
-        for (let i = 0; i < batch.length; i++) {
-          const p = batch[i]!;
-          const r = results[i]!;
-          // Not logged here when refused: the store logged the driver's detail, once per kind a minute.
-          if (r.ok) p.reply.committed(r.event, p.prepared.frame);
-          else p.reply.refused(r.error);
-          this.onAnswered(p.bytes);
-        }
-        if (events.length) this.onCommit?.(events.length);
       }
     })().finally(() => {
       this.flushing = null;
@@ -123,5 +101,55 @@ export class GroupCommit {
       if (this.queue.length) this.schedule();
     });
     return this.flushing;
+  }
+
+  /** Writes one batch; never rejects (a store that throws refuses every request of the batch). */
+  private async write(batch: Pending[]): Promise<{ results: WriteResult[]; wrote: boolean; started: number }> {
+    const started = performance.now();
+    try {
+      return { results: await this.store.write(batch.map((p) => p.prepared.req)), wrote: true, started };
+    } catch (err) {
+      if (this.stats) this.stats.commitFailures++;
+      // A store that throws instead of answering per request: every message of the batch was refused, and
+      // each is still answered, so senders hear of it and shutdown does not wait for them.
+      this.log('error', `url:${this.entry}: write failed`, err);
+      const e = err instanceof MhError ? err : new MhError('MH_ERR_STORE_FAILED', ['the write failed'], { cause: err });
+      return { results: batch.map(() => ({ ok: false, error: e })), wrote: false, started };
+    }
+  }
+
+  /** Publishes a written batch's events in commit order, then answers each of its senders. */
+  private finish(batch: Pending[], { results, wrote, started }: { results: WriteResult[]; wrote: boolean; started: number }): void {
+    const events: BusEvent[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (!r.ok) continue;
+      const frame = batch[i]!.prepared.frame;
+      // A POST's frame carries the whole new row (column defaults included), like its history row will; a
+      // column the frame leaves out on purpose (`modify` removed it) stays out.
+      if (r.event.method === 'POST') {
+        const omitted = batch[i]!.prepared.omitted;
+        for (const c of this.columnNames) if (!(c in frame) && !omitted?.has(c)) frame[c] = r.event.after![c];
+      }
+      frame._seq = r.event.seq;
+      // The pipeline checked the frame (depth, text) before the commit, so serializing it cannot fail.
+      events.push({ entry: this.entry, event: r.event, frame });
+    }
+    const st = this.stats;
+    if (st && wrote) {
+      st.commits++;
+      st.committed += events.length;
+      st.observeCommit?.((performance.now() - started) / 1000, events.length);
+    }
+    if (events.length) this.publish(events);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const r = results[i]!;
+      // Not logged here when refused: the store logged the driver's detail, once per kind a minute.
+      if (r.ok) p.reply.committed(r.event, p.prepared.frame);
+      else p.reply.refused(r.error);
+      this.onAnswered(p.bytes);
+    }
+    if (events.length) this.onCommit?.(events.length);
   }
 }
