@@ -340,27 +340,52 @@ function firstFrame(url: string): Promise<{ ws: WebSocket; frame: any }> {
   });
 }
 
-/** Runs a browser snippet on `pageUrl` in Chromium; resolves with everything it logged once `done(logged)`. */
-async function inChromium(pageUrl: string, snippet: string, done: (logged: any[]) => boolean, during?: () => Promise<void>): Promise<any[]> {
+/**
+ * Runs a browser snippet on `pageUrl` in Chromium; resolves with everything it logged once `done(logged)`.
+ * `during(until)` runs after the snippet started; `until(test)` waits for the logged values to pass `test`.
+ */
+async function inChromium(
+  pageUrl: string,
+  snippet: string,
+  done: (logged: any[]) => boolean,
+  during?: (until: (test: (logged: any[]) => boolean, what: string) => Promise<void>) => Promise<void>,
+): Promise<any[]> {
   const context = await browser!.newContext();
   try {
     const page = await context.newPage();
     const logged: any[] = [];
     const errors: string[] = [];
     let wake = (): void => undefined;
+    const waiters = new Set<() => void>();
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => {
       if (m.type() !== 'log') return; // the browser's own lines (a missing favicon) are not the snippet's
       void (async () => {
         const values = await Promise.all(m.args().map((a) => a.jsonValue()));
         logged.push(values.length === 1 ? values[0] : values);
+        for (const w of [...waiters]) w();
         wake();
       })();
     });
+    const until = (test: (l: any[]) => boolean, what: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`browser snippet: ${what} timed out; logged ${JSON.stringify(logged)}; errors ${errors}`));
+        }, 10_000);
+        const check = (): void => {
+          if (!test(logged)) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      });
     await page.goto(pageUrl);
     // As pasted into the console: a classic script in the page's global scope.
     await page.evaluate(snippet);
-    await during?.();
+    await during?.(until);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`browser snippet: timed out; logged ${JSON.stringify(logged)}; errors ${errors}`)), 10_000);
       wake = () => {
@@ -564,7 +589,9 @@ describe('docs/protocol.md', () => {
   it.skipIf(!hasChromium)('SSE: the EventSource snippet hears the history, then live events of its filter only', async () => {
     const { url } = await serve({ 'gramex.yaml': CHAT_YAML });
     expect((await postJson(`${url}/chat`, { body: 'first', topic: 'Help' })).status).toBe(201);
-    const logged = await inChromium(`${url}/chat`, sse.code, (l) => l.some((m) => m?.body === 'live'), async () => {
+    const logged = await inChromium(`${url}/chat`, sse.code, (l) => l.some((m) => m?.body === 'live'), async (until) => {
+      // Once the history row is in, the stream is past its snapshot: what commits now is a live event.
+      await until((l) => l.some((m) => m?.body === 'first'), 'the history row');
       expect((await postJson(`${url}/chat`, { body: 'elsewhere', topic: 'Other' })).status).toBe(201);
       expect((await postJson(`${url}/chat`, { body: 'live', topic: 'Help' })).status).toBe(201);
     });
