@@ -181,7 +181,8 @@ export class ServiceMetrics {
       collectDefaultMetrics({ register: this.registry, prefix: 'msghub_' });
       // These four list every handle and resource of the process on each scrape (process._getActiveHandles()):
       // O(connections), about half of a scrape's CPU with thousands of WebSockets (docs/performance.md), to say
-      // what msghub_connections already counts in O(1). process_open_fds stays: it is O(fds) too, but it is the one signal of a descriptor leak.
+      // what msghub_connections already counts in O(1). process_open_fds stays: O(descriptors) too, but it is the
+      // one signal of a descriptor leak.
       for (const name of ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
         this.registry.removeSingleMetric(`msghub_${name}`);
       }

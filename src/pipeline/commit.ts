@@ -79,20 +79,19 @@ export class GroupCommit {
   private flush(): Promise<void> {
     if (this.flushing) return this.flushing;
     this.flushing = (async () => {
-      let batch = this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
-      let writing = batch && this.write(batch);
+      let batch = this.take();
+      let writing = batch && this.writeBatch(batch);
       while (batch && writing) {
         const outcome = await writing;
-        const next = this.overlap && this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
-        const nextWriting = next && this.write(next);
+        let next = this.overlap ? this.take() : null;
+        let nextWriting = next && this.writeBatch(next);
         this.finish(batch, outcome);
-        if (next) {
-          batch = next;
-          writing = nextWriting;
-        } else {
-          batch = this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
-          writing = batch && this.write(batch);
+        if (!next) {
+          next = this.take();
+          nextWriting = next && this.writeBatch(next);
         }
+        batch = next;
+        writing = nextWriting;
       }
     })().finally(() => {
       this.flushing = null;
@@ -103,8 +102,13 @@ export class GroupCommit {
     return this.flushing;
   }
 
+  /** The next batch from the queue (at most MAX_BATCH), or null when it is empty. */
+  private take(): Pending[] | null {
+    return this.queue.length ? this.queue.splice(0, MAX_BATCH) : null;
+  }
+
   /** Writes one batch; never rejects (a store that throws refuses every request of the batch). */
-  private async write(batch: Pending[]): Promise<{ results: WriteResult[]; wrote: boolean; started: number }> {
+  private async writeBatch(batch: Pending[]): Promise<{ results: WriteResult[]; wrote: boolean; started: number }> {
     const started = performance.now();
     try {
       return { results: await this.store.write(batch.map((p) => p.prepared.req)), wrote: true, started };
